@@ -1,0 +1,170 @@
+"""Reading the bank from disk: the shipped corpus, its curation file, the user's documents.
+
+The only part of bank/ that touches files; parsing itself is pure (bank/parser.py).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import shutil
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from interviewer.bank.models import TOPICS, Bank, ParseWarning, Source
+from interviewer.bank.parser import CurationInsert, ParsedDocument, parse_document, source_id_for
+
+DOC_SUFFIXES = (".txt", ".md", ".markdown")
+CURATION = "curation.toml"
+
+
+class CorpusError(Exception):
+    """A document or curation file that cannot be used; the message names file and line."""
+
+
+class SourceCuration(BaseModel):
+    title: str | None = None
+    insert: list[CurationInsert] = Field(default_factory=list)
+
+
+class Curation(BaseModel):
+    sources: dict[str, SourceCuration] = Field(default_factory=dict)
+    topics: dict[str, list[str]] = Field(default_factory=dict)
+    thin: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for qid, topics in v.items():
+            unknown = [t for t in topics if t not in TOPICS]
+            if unknown:
+                raise ValueError(f"{qid}: unknown topics {unknown}; known: {', '.join(TOPICS)}")
+        return v
+
+
+def builtin_corpus_dir() -> Path:
+    """corpus/ of a source checkout, else the copy inside the installed package."""
+    checkout = Path(__file__).resolve().parents[2] / "corpus"
+    if (checkout / CURATION).is_file():
+        return checkout
+    return Path(str(importlib.resources.files("interviewer._corpus")))
+
+
+def read_curation(path: Path) -> Curation:
+    if not path.is_file():
+        return Curation()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Curation.model_validate(data)
+    except tomllib.TOMLDecodeError as exc:
+        raise CorpusError(f"{path}: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise CorpusError(f"{path}: {loc}: {first['msg']}") from exc
+
+
+def read_document(path: Path) -> str:
+    """Text of a document; undecodable bytes are an error naming the line they are on."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CorpusError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from exc
+
+
+def parse_file(path: Path, curation: Curation | None = None) -> ParsedDocument:
+    cur = curation or Curation()
+    sid = source_id_for(path.stem)
+    sc = cur.sources.get(sid, SourceCuration())
+    doc = parse_document(
+        read_document(path), sid, title=sc.title, inserts=sc.insert, source_name=path.name
+    )
+    for q in doc.questions:
+        if q.id in cur.topics:
+            q.topics = list(cur.topics[q.id])
+        if q.id in cur.thin:
+            q.thin = cur.thin[q.id]
+    return doc
+
+
+def document_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DOC_SUFFIXES
+        and p.name.lower() != "readme.md"
+    )
+
+
+def load_bank_from(folders: list[Path]) -> Bank:
+    """Parse every document in the folders; a later folder can't shadow an earlier source id."""
+    bank = Bank()
+    for folder in folders:
+        curation = read_curation(folder / CURATION)
+        for path in document_files(folder):
+            try:
+                doc = parse_file(path, curation)
+            except CorpusError as exc:
+                bank.warnings.append(ParseWarning(source=path.name, line=0, message=str(exc)))
+                continue
+            sid = source_id_for(path.stem)
+            if any(s.id == sid for s in bank.sources):
+                bank.warnings.append(
+                    ParseWarning(
+                        source=path.name, line=0,
+                        message=f"source id {sid!r} already used by another document: skipped",
+                    )
+                )
+                continue
+            bank.sources.append(Source(id=sid, title=doc.title, path=str(path)))
+            bank.questions.extend(doc.questions)
+            bank.warnings.extend(doc.warnings)
+    return bank
+
+
+@lru_cache(maxsize=8)
+def _cached(folders: tuple[Path, ...], stamp: tuple[float, ...]) -> Bank:
+    return load_bank_from(list(folders))
+
+
+def bank_folders(user_corpus_dir: Path | None) -> list[Path]:
+    folders = [builtin_corpus_dir()]
+    if user_corpus_dir is not None and user_corpus_dir.is_dir():
+        folders.append(user_corpus_dir)
+    return folders
+
+
+def load_bank(settings: Any = None) -> Bank:
+    """The whole bank: shipped corpus plus the user's corpus folder (settings.user_corpus_dir)."""
+    if settings is None:
+        from interviewer.config import load_settings
+
+        settings = load_settings()
+    folders = bank_folders(settings.user_corpus_dir)
+    stamp = tuple(
+        p.stat().st_mtime for f in folders for p in [f, *document_files(f)] if p.exists()
+    )
+    return _cached(tuple(folders), stamp).model_copy(deep=True)
+
+
+def add_document(path: Path, user_corpus_dir: Path, existing: Bank) -> ParsedDocument:
+    """Parse a user's document with the same parser and checks, then copy it into the bank."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file")
+    if path.suffix.lower() not in DOC_SUFFIXES:
+        raise CorpusError(f"{path}: expected a text or markdown file ({', '.join(DOC_SUFFIXES)})")
+    doc = parse_file(path, read_curation(user_corpus_dir / CURATION))
+    if not doc.questions:
+        raise CorpusError(f"{path}: no questions found (numbered, ## headings or question lines)")
+    sid = source_id_for(path.stem)
+    clash = next((s for s in existing.sources if s.id == sid), None)
+    if clash is not None and Path(clash.path).resolve() != (user_corpus_dir / path.name).resolve():
+        raise CorpusError(f"{path}: source id {sid!r} is already used by {clash.path}; rename it")
+    user_corpus_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, user_corpus_dir / path.name)
+    return doc

@@ -1,0 +1,738 @@
+"""File readers and writers for `interviewer grade`.
+
+Everything streams: readers yield one row at a time and writers flush one row at a time, so a
+file of 100,000 answers runs in bounded memory and an interrupted run keeps what was graded.
+A row that cannot be used becomes a `BadRow` naming its file and line; it never stops the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, Field
+
+INPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
+                  ".md": "md", ".markdown": "md"}
+OUTPUT_FORMATS = ("jsonl", "csv", "md", "html")
+BAND_ORDER = ("excellent", "good", "partial", "weak", "off-topic")
+
+
+class Row(BaseModel):
+    """One answer to grade, as read from the input file."""
+
+    id: str = Field(description="the row's `id` column, else its line number")
+    line: int = Field(description="1-based line where the row starts")
+    question_id: str | None = None
+    question: str | None = None
+    answer: str
+    reference_answer: str | None = None
+
+
+class BadRow(BaseModel):
+    """A row that was skipped, and why: reported as `file:line: reason`."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class BatchFileError(Exception):
+    """The whole file is unusable (unknown format, no header, missing columns)."""
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+        self.file, self.line, self.reason = file, line, reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+def input_format(path: Path) -> str:
+    """The reader for a file, from its extension."""
+    fmt = INPUT_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise BatchFileError(
+            str(path), 0,
+            f"unknown input format {path.suffix or '(no extension)'!r}: "
+            "use .jsonl, .csv or .md",
+        )
+    return fmt
+
+
+def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row | BadRow]:
+    """Rows and bad rows of a file, in file order, one at a time."""
+    fmt = fmt or input_format(path)
+    if fmt == "jsonl":
+        items = read_jsonl(path)
+    elif fmt == "csv":
+        items = read_csv(path)
+    elif fmt == "md":
+        items = read_markdown(path)
+    else:
+        raise BatchFileError(str(path), 0, f"unknown input format {fmt!r}")
+    return _unique_ids(items)
+
+
+def _unique_ids(items: Iterable[Row | BadRow]) -> Iterator[Row | BadRow]:
+    """A second row with an id already seen is bad: resume is keyed by id."""
+    seen: dict[str, int] = {}
+    for item in items:
+        if isinstance(item, Row):
+            first = seen.get(item.id)
+            if first is not None:
+                yield BadRow(file="", line=item.line,
+                             reason=f"duplicate id {item.id!r} (first at line {first})")
+                continue
+            seen[item.id] = item.line
+        yield item
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, text or None if not UTF-8, raw bytes) per physical line; BOM dropped."""
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield n, raw.decode("utf-8"), raw
+            except UnicodeDecodeError:
+                yield n, None, raw
+
+
+def _undecodable(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"undecodable bytes (not UTF-8) at column {exc.start + 1}"
+    return "undecodable bytes (not UTF-8)"  # pragma: no cover
+
+
+def _text(value: Any, name: str) -> str | None:
+    """A field as text: strings as is, numbers converted, null/empty as None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"field {name!r} must be a string, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"field {name!r} must be a string, not {value}")
+    text = str(value).strip()
+    return text or None
+
+
+def _make_row(record: dict[str, Any], file: str, line: int) -> Row | BadRow:
+    """Validate one record (JSONL object or CSV row) into a Row."""
+    try:
+        rid = _text(record.get("id"), "id")
+        qid = _text(record.get("question_id"), "question_id")
+        question = _text(record.get("question"), "question")
+        answer_raw = record.get("answer")
+        answer = _text(answer_raw, "answer")
+        reference = _text(record.get("reference_answer"), "reference_answer")
+    except ValueError as exc:
+        return BadRow(file=file, line=line, reason=str(exc))
+    if "answer" not in record:
+        return BadRow(file=file, line=line, reason="missing 'answer'")
+    if answer is None:
+        return BadRow(file=file, line=line, reason="empty answer")
+    if qid is None and question is None:
+        return BadRow(file=file, line=line, reason="needs 'question_id' or 'question'")
+    return Row(id=rid or str(line), line=line, question_id=qid, question=question,
+               answer=answer, reference_answer=reference)
+
+
+def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
+    """One JSON object per line; blank lines ignored."""
+    file = str(path)
+    for n, text, raw in _decoded_lines(path):
+        if text is None:
+            yield BadRow(file=file, line=n, reason=_undecodable(raw))
+            continue
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield BadRow(file=file, line=n,
+                         reason=f"malformed JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})")
+            continue
+        if not isinstance(record, dict):
+            yield BadRow(file=file, line=n,
+                         reason=f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield _make_row(record, file, n)
+
+
+class _LineFeed:
+    """Feeds decoded lines to csv.reader and remembers which ones had bad bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self._lines = _decoded_lines(path)
+        self.bad: dict[int, str] = {}
+        self.consumed = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        n, text, raw = next(self._lines)
+        self.consumed = n
+        if text is None:
+            self.bad[n] = _undecodable(raw)
+            return raw.decode("utf-8", errors="replace")
+        return text
+
+
+def read_csv(path: Path) -> Iterator[Row | BadRow]:
+    """CSV (or TSV) with a header row; fields may span lines inside quotes."""
+    file = str(path)
+    feed = _LineFeed(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(feed, delimiter=delimiter)
+    header: list[str] | None = None
+    last = 0  # physical line where the previous record ended
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            yield BadRow(file=file, line=last + 1, reason=f"malformed CSV: {exc}")
+            if feed.consumed <= last:  # pragma: no cover - no progress, give up
+                break
+            last = feed.consumed
+            continue
+        start, last = last + 1, feed.consumed
+        bad = [feed.bad.pop(k) for k in sorted(feed.bad) if start <= k <= last]
+        feed.bad.clear()
+        if header is None:
+            if bad:
+                raise BatchFileError(file, start, f"header: {bad[0]}")
+            if not any(f.strip() for f in fields):
+                continue
+            header = [f.strip().lower() for f in fields]
+            if "answer" not in header:
+                raise BatchFileError(file, start, "no 'answer' column in the header "
+                                     f"(found: {', '.join(header)})")
+            if "question_id" not in header and "question" not in header:
+                raise BatchFileError(file, start, "the header needs a 'question_id' or "
+                                     f"'question' column (found: {', '.join(header)})")
+            continue
+        if not fields or not any(f.strip() for f in fields):
+            continue
+        if bad:
+            yield BadRow(file=file, line=start, reason=bad[0])
+            continue
+        if len(fields) != len(header):
+            yield BadRow(file=file, line=start,
+                         reason=f"expected {len(header)} fields, got {len(fields)}")
+            continue
+        yield _make_row(dict(zip(header, fields, strict=True)), file, start)
+    if header is None:
+        raise BatchFileError(file, 0, "empty file: no header row")
+
+
+_HEADING = re.compile(r"^(#{1,2})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+
+
+def read_markdown(path: Path) -> Iterator[Row | BadRow]:
+    """Each `#`/`##` heading is a question and the text under it the answer.
+
+    A heading inside a fenced code block is not a heading. A `#` heading with nothing under it,
+    followed by a `##` heading, is the document's title and is not graded.
+    """
+    file = str(path)
+    current: tuple[int, int, str] | None = None  # (line, level, heading text)
+    body: list[str] = []
+    bad: str | None = None
+    fence: str | None = None
+
+    def finish(nxt_level: int | None) -> Row | BadRow | None:
+        if current is None:
+            return None
+        line, level, heading = current
+        if bad is not None:
+            return BadRow(file=file, line=line, reason=bad)
+        answer = "\n".join(body).strip()
+        if not answer and level == 1 and nxt_level == 2:
+            return None  # a title
+        if not heading:
+            return BadRow(file=file, line=line, reason="empty heading: no question")
+        if not answer:
+            return BadRow(file=file, line=line, reason="empty answer")
+        return Row(id=str(line), line=line, question=heading, answer=answer)
+
+    for n, text, raw in _decoded_lines(path):
+        if text is None:
+            if current is None:
+                yield BadRow(file=file, line=n, reason=_undecodable(raw))
+            elif bad is None:
+                bad = f"{_undecodable(raw)} on line {n}"
+            continue
+        stripped = text.rstrip("\r\n")
+        fm = _FENCE.match(stripped)
+        if fm:
+            if fence is None:
+                fence = fm.group(1)
+            elif fm.group(1) == fence:
+                fence = None
+        m = _HEADING.match(stripped) if fence is None and not fm else None
+        if m:
+            done = finish(len(m.group(1)))
+            if done is not None:
+                yield done
+            current, body, bad = (n, len(m.group(1)), m.group(2).strip()), [], None
+            continue
+        if current is not None:
+            body.append(stripped)
+    done = finish(None)
+    if done is not None:
+        yield done
+
+
+def count_items(path: Path, fmt: str | None = None) -> int:
+    """How many rows (good or bad) a file holds: the progress bar's total."""
+    try:
+        return sum(1 for _ in read_rows(path, fmt))
+    except BatchFileError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Graded rows
+
+
+class CitationOut(BaseModel):
+    """A reference passage behind a grade: a verified LLM quote, or the offline reference."""
+
+    passage_id: str = ""
+    source: str = ""
+    quote: str = ""
+
+
+class GradedRow(BaseModel):
+    """One output row: what `grade` writes for every graded answer (the JSONL schema)."""
+
+    id: str
+    line: int
+    question_id: str | None
+    question: str
+    answer: str
+    score: float = Field(ge=0, le=10)
+    band: str
+    flags: list[str] = Field(default_factory=list)
+    covered: list[str] = Field(default_factory=list)
+    missed: list[str] = Field(default_factory=list)
+    citations: list[CitationOut] = Field(default_factory=list)
+    follow_up: str | None = None
+    grader: str = Field(description="'offline' or 'llm'")
+    notice: str | None = None
+    matched_by: str = Field(description="id, text, embedding, or none (row's own reference)")
+    match_similarity: float | None = None
+    reference: str = Field(description="'bank' or 'row' (the row's reference_answer)")
+    topics: list[str] = Field(default_factory=list)
+
+
+CSV_FIELDS = (
+    "id", "line", "question_id", "question", "answer", "score", "band", "flags", "covered",
+    "missed", "citations", "follow_up", "grader", "notice", "matched_by", "match_similarity",
+    "reference", "topics",
+)
+
+
+def _csv_record(row: GradedRow) -> list[str]:
+    """Lists become text a spreadsheet shows well: one item per line, flags comma-separated."""
+    d = row.model_dump()
+    out: list[str] = []
+    for name in CSV_FIELDS:
+        value = d[name]
+        if name in ("flags", "topics"):
+            value = ", ".join(value)
+        elif name in ("covered", "missed"):
+            value = "\n".join(value)
+        elif name == "citations":
+            value = "\n".join(f"[{c['passage_id']}] {c['quote']}" for c in value)
+        out.append("" if value is None else str(value))
+    return out
+
+
+def _from_csv(record: dict[str, str]) -> GradedRow:
+    def split(text: str, sep: str) -> list[str]:
+        return [p.strip() for p in text.split(sep) if p.strip()] if text else []
+
+    sim = record.get("match_similarity") or ""
+    return GradedRow(
+        id=record["id"], line=int(record.get("line") or 0),
+        question_id=record.get("question_id") or None, question=record.get("question", ""),
+        answer=record.get("answer", ""), score=float(record["score"]), band=record["band"],
+        flags=split(record.get("flags", ""), ","), covered=split(record.get("covered", ""), "\n"),
+        missed=split(record.get("missed", ""), "\n"), follow_up=record.get("follow_up") or None,
+        grader=record.get("grader") or "offline", notice=record.get("notice") or None,
+        matched_by=record.get("matched_by") or "none",
+        match_similarity=float(sim) if sim else None,
+        reference=record.get("reference") or "bank", topics=split(record.get("topics", ""), ","),
+    )
+
+
+def _parse_csv_graded(header: list[str], fields: list[str]) -> GradedRow | None:
+    try:
+        return _from_csv(dict(zip(header, fields, strict=True)))
+    except (KeyError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+
+
+def output_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in OUTPUT_FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
+        return fmt
+    suffix = path.suffix.lower().lstrip(".")
+    aliases = {"ndjson": "jsonl", "markdown": "md", "htm": "html"}
+    suffix = aliases.get(suffix, suffix)
+    if suffix not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"cannot tell the output format from {path.name!r}: use an extension "
+            f"(.{', .'.join(OUTPUT_FORMATS)}) or --format"
+        )
+    return suffix
+
+
+def rows_path(out: Path, fmt: str) -> Path:
+    """Where graded rows are streamed: the output itself, or a JSONL beside a MD/HTML report."""
+    return out if fmt in ("jsonl", "csv") else out.with_name(out.name + ".jsonl")
+
+
+def _truncate_partial_tail(path: Path, keep: int) -> None:
+    """Cut a half-written last record left by a crash, so appending stays well-formed."""
+    if path.exists() and path.stat().st_size > keep:
+        with path.open("r+b") as fh:
+            fh.truncate(keep)
+
+
+def read_graded(path: Path, fmt: str, *, repair: bool = False) -> Iterator[GradedRow]:
+    """Rows already graded in an output (JSONL or CSV) file, for --resume and reports.
+
+    With `repair`, a trailing half-written record is cut off so the file can be appended to.
+    """
+    if not path.exists():
+        return
+    if fmt == "jsonl":
+        good_end = 0
+        with path.open("rb") as fh:
+            offset = 0
+            for raw in fh:
+                offset += len(raw)
+                if not raw.endswith(b"\n"):
+                    break
+                try:
+                    row = GradedRow.model_validate_json(raw)
+                except ValueError:
+                    if not raw.strip():
+                        good_end = offset
+                    continue
+                good_end = offset
+                yield row
+        if repair:
+            _truncate_partial_tail(path, good_end)
+        return
+    # CSV: records may span lines, so track byte offsets line by line.
+    with path.open("rb") as fh:
+        good_end = 0
+        offset = 0
+        pending: list[str] = []
+        header: list[str] | None = None
+        for raw in fh:
+            offset += len(raw)
+            pending.append(raw.decode("utf-8", errors="replace"))
+            if not raw.endswith(b"\n"):
+                break
+            text = "".join(pending)
+            if text.count('"') % 2:
+                continue  # a quoted field is still open: the record goes on
+            pending = []
+            try:
+                records = list(csv.reader(io.StringIO(text, newline="")))
+            except csv.Error:
+                records = []
+            for fields in records:
+                if header is None:
+                    header = fields
+                elif len(fields) == len(header):
+                    parsed = _parse_csv_graded(header, fields)
+                    if parsed is not None:
+                        yield parsed
+            good_end = offset
+    if repair:
+        _truncate_partial_tail(path, good_end)
+
+
+class RowWriter:
+    """Appends graded rows to a JSONL or CSV file, flushed and fsync-free per row."""
+
+    def __init__(self, path: Path, fmt: str, *, append: bool = False) -> None:
+        self.path, self.fmt = path, fmt
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not append or not path.exists() or path.stat().st_size == 0
+        self._fh: IO[str] = path.open("w" if fresh else "a", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._fh) if fmt == "csv" else None
+        if self._csv is not None and fresh:
+            self._csv.writerow(CSV_FIELDS)
+            self._fh.flush()
+
+    def write(self, row: GradedRow) -> None:
+        if self._csv is not None:
+            self._csv.writerow(_csv_record(row))
+        else:
+            self._fh.write(row.model_dump_json() + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+
+
+@dataclass
+class _Agg:
+    label: str
+    n: int = 0
+    total: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+
+@dataclass
+class Summary:
+    """Running figures over graded rows: count, mean, bands, weakest topics and questions."""
+
+    count: int = 0
+    total: float = 0.0
+    bands: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BAND_ORDER, 0))
+    graders: dict[str, int] = field(default_factory=dict)
+    topics: dict[str, _Agg] = field(default_factory=dict)
+    questions: dict[str, _Agg] = field(default_factory=dict)
+
+    def add(self, row: GradedRow) -> None:
+        self.count += 1
+        self.total += row.score
+        self.bands[row.band] = self.bands.get(row.band, 0) + 1
+        self.graders[row.grader] = self.graders.get(row.grader, 0) + 1
+        for t in row.topics:
+            agg = self.topics.setdefault(t, _Agg(t))
+            agg.n += 1
+            agg.total += row.score
+        key = row.question_id or " ".join(row.question.lower().split())[:200]
+        label = f"{row.question_id}: {row.question}" if row.question_id else row.question
+        q = self.questions.setdefault(key, _Agg(_clip(label, 90)))
+        q.n += 1
+        q.total += row.score
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def weakest_topics(self, k: int = 3) -> list[_Agg]:
+        return sorted(self.topics.values(), key=lambda a: (a.mean, -a.n, a.label))[:k]
+
+    def weakest_questions(self, k: int = 5) -> list[_Agg]:
+        return sorted(self.questions.values(), key=lambda a: (a.mean, -a.n, a.label))[:k]
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports (Markdown, HTML): rendered from the streamed rows, in two passes, in bounded memory
+
+
+def _summarise(rows: Iterable[GradedRow]) -> Summary:
+    s = Summary()
+    for r in rows:
+        s.add(r)
+    return s
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _md_inline(text: str) -> str:
+    """Text on one line that Markdown will not read as markup."""
+    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", " ".join(text.split()))
+
+
+def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int = 0) -> None:
+    """A Markdown report: summary table, then every graded answer."""
+    summary = _summarise(read_graded(rows_file, "jsonl"))
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(f"# Grading report: {_md_inline(title)}\n\n")
+        fh.write(f"{summary.count} answers graded, mean score {summary.mean:.1f}/10")
+        fh.write(f"; {skipped} rows skipped.\n\n" if skipped else ".\n\n")
+        fh.write("| Band | Answers |\n|---|---:|\n")
+        for band, n in summary.bands.items():
+            fh.write(f"| {band} | {n} |\n")
+        if summary.topics:
+            fh.write("\n**Weakest topics**\n\n| Topic | Answers | Mean |\n|---|---:|---:|\n")
+            for a in summary.weakest_topics():
+                fh.write(f"| {_md_cell(a.label)} | {a.n} | {a.mean:.1f} |\n")
+        if summary.questions:
+            fh.write("\n**Weakest questions**\n\n| Question | Answers | Mean |\n|---|---:|---:|\n")
+            for a in summary.weakest_questions():
+                fh.write(f"| {_md_cell(a.label)} | {a.n} | {a.mean:.1f} |\n")
+        fh.write("\n## Answers\n")
+        for r in read_graded(rows_file, "jsonl"):
+            qid = f" ({r.question_id})" if r.question_id else ""
+            fh.write(f"\n### {_md_inline(r.id)}. {_md_inline(r.question)}{_md_inline(qid)}\n\n")
+            fh.write(f"**Score {r.score:.1f}/10, {r.band}** (grader: {r.grader}")
+            if r.matched_by in ("embedding", "text"):
+                sim = f", similarity {r.match_similarity:.2f}" if r.match_similarity else ""
+                fh.write(f"; matched by {r.matched_by}{sim}")
+            fh.write(")\n\n")
+            if r.notice:
+                fh.write(f"> Note: {_md_inline(r.notice)}\n\n")
+            fh.write("Answer:\n\n")
+            for line in r.answer.splitlines() or [""]:
+                fh.write(f"> {_md_inline(line)}\n" if line.strip() else ">\n")
+            fh.write("\n")
+            if r.flags:
+                fh.write(f"Flags: {', '.join(r.flags)}\n\n")
+            for label, items in (("Covered", r.covered), ("Missed", r.missed)):
+                if items:
+                    fh.write(f"{label}:\n\n")
+                    fh.writelines(f"- {_md_inline(p)}\n" for p in items)
+                    fh.write("\n")
+            if r.follow_up:
+                fh.write(f"Follow-up: {_md_inline(r.follow_up)}\n\n")
+            if r.citations:
+                fh.write("Sources:\n\n")
+                fh.writelines(
+                    f"- `{c.passage_id}` {_md_inline(_clip(c.quote, 240))}\n" for c in r.citations
+                )
+                fh.write("\n")
+    os.replace(tmp, out)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _h(text: object) -> str:
+    """Escaped text, control characters removed, so the page stays well-formed."""
+    return html.escape(_CONTROL.sub("", str(text)), quote=True)
+
+
+_CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;max-width:60rem;margin:2rem auto;
+padding:0 1rem;color:#1d232a;background:#fff}
+h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .6rem;
+text-align:left;vertical-align:top}td.n{text-align:right}
+.row{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;margin:1rem 0}
+.row h3{margin:.2rem 0;font-size:1.05rem}.meta{color:#555;font-size:.9rem}
+.answer{white-space:pre-wrap;background:#f6f8fa;padding:.5rem .8rem;border-radius:4px}
+.band{display:inline-block;padding:0 .5rem;border-radius:3px;font-weight:600;color:#fff}
+.b-excellent{background:#1a7f37}.b-good{background:#4d8f2a}.b-partial{background:#b58400}
+.b-weak{background:#c4521b}.b-off-topic{background:#a40e26}
+.flag{background:#eee;border-radius:3px;padding:0 .3rem;margin-right:.3rem;font-size:.85rem}
+.notice{color:#8a4b00}blockquote{margin:.2rem 0 .2rem 1rem;color:#444}
+"""
+
+
+def write_html_report(rows_file: Path, out: Path, title: str, skipped: int = 0) -> None:
+    """One self-contained, well-formed HTML page (inline CSS, no scripts, everything escaped)."""
+    summary = _summarise(read_graded(rows_file, "jsonl"))
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8"/>\n')
+        fh.write('<meta name="viewport" content="width=device-width, initial-scale=1"/>\n')
+        fh.write(f"<title>Grading report: {_h(title)}</title>\n<style>{_CSS}</style>\n")
+        fh.write("</head>\n<body>\n")
+        fh.write(f"<h1>Grading report: {_h(title)}</h1>\n")
+        fh.write(f"<p>{summary.count} answers graded, mean score {summary.mean:.1f}/10")
+        fh.write(f"; {skipped} rows skipped.</p>\n" if skipped else ".</p>\n")
+        fh.write("<table><thead><tr><th>Band</th><th>Answers</th></tr></thead><tbody>\n")
+        for band, n in summary.bands.items():
+            fh.write(f'<tr><td><span class="band b-{_h(band)}">{_h(band)}</span></td>'
+                     f'<td class="n">{n}</td></tr>\n')
+        fh.write("</tbody></table>\n")
+        for heading, aggs in (("Weakest topics", summary.weakest_topics()),
+                              ("Weakest questions", summary.weakest_questions())):
+            if not aggs:
+                continue
+            fh.write(f"<h2>{heading}</h2>\n<table><thead><tr><th>{heading.split()[1][:-1]}"
+                     "</th><th>Answers</th><th>Mean</th></tr></thead><tbody>\n")
+            for a in aggs:
+                fh.write(f'<tr><td>{_h(a.label)}</td><td class="n">{a.n}</td>'
+                         f'<td class="n">{a.mean:.1f}</td></tr>\n')
+            fh.write("</tbody></table>\n")
+        fh.write("<h2>Answers</h2>\n")
+        for r in read_graded(rows_file, "jsonl"):
+            qid = f" ({r.question_id})" if r.question_id else ""
+            fh.write(f'<div class="row" id="row-{_h(r.id)}">\n')
+            fh.write(f"<h3>{_h(r.id)}. {_h(r.question)}{_h(qid)}</h3>\n")
+            fh.write(f'<p class="meta"><span class="band b-{_h(r.band)}">{_h(r.band)}</span> '
+                     f"score {r.score:.1f}/10 · grader {_h(r.grader)} · line {r.line}")
+            if r.matched_by in ("embedding", "text") and r.match_similarity is not None:
+                fh.write(f" · matched by {_h(r.matched_by)}, similarity {r.match_similarity:.2f}")
+            fh.write("</p>\n")
+            if r.notice:
+                fh.write(f'<p class="notice">{_h(r.notice)}</p>\n')
+            fh.write(f'<div class="answer">{_h(r.answer)}</div>\n')
+            if r.flags:
+                fh.write("<p>" + "".join(f'<span class="flag">{_h(f)}</span>' for f in r.flags)
+                         + "</p>\n")
+            for label, items in (("Covered", r.covered), ("Missed", r.missed)):
+                if items:
+                    fh.write(f"<p><strong>{label}</strong></p>\n<ul>\n")
+                    fh.writelines(f"<li>{_h(p)}</li>\n" for p in items)
+                    fh.write("</ul>\n")
+            if r.follow_up:
+                fh.write(f"<p><strong>Follow-up:</strong> {_h(r.follow_up)}</p>\n")
+            if r.citations:
+                fh.write("<p><strong>Sources</strong></p>\n<ul>\n")
+                fh.writelines(
+                    f"<li><code>{_h(c.passage_id)}</code> <blockquote>{_h(_clip(c.quote, 400))}"
+                    "</blockquote></li>\n" for c in r.citations
+                )
+                fh.write("</ul>\n")
+            fh.write("</div>\n")
+        fh.write("</body>\n</html>\n")
+    os.replace(tmp, out)
+
+
+def render_report(fmt: Literal["md", "html"] | str, rows_file: Path, out: Path, title: str,
+                  skipped: int = 0) -> None:
+    if fmt == "md":
+        write_markdown_report(rows_file, out, title, skipped)
+    elif fmt == "html":
+        write_html_report(rows_file, out, title, skipped)

@@ -1,0 +1,79 @@
+"""Command line: parse arguments, call the core, print. Heavy modules are imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+
+from interviewer import __version__
+from interviewer.commands.common import GlobalOptions
+
+app = typer.Typer(
+    name="interviewer",
+    help="A terminal coach for deep-learning interviews: practise, grade, evaluate.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Each module registers its commands on `app`; one module per job.
+COMMAND_MODULES = (
+    "interviewer.commands.bank",
+    "interviewer.commands.practice",
+    "interviewer.commands.grade",
+    "interviewer.commands.evaluate",
+    "interviewer.commands.config_cmd",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"interviewer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Where the index, history and caches live.")
+    ] = None,
+    chroma_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Use a Chroma server (http://HOST:PORT) instead of the local store.",
+            envvar="INTERVIEWER_CHROMA_URL",
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option(help="Never call an LLM.")] = False,
+    llm_model: Annotated[str | None, typer.Option(help="Model for the LLM rubric.")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Run without a command to practise in the terminal (same as `interviewer practice`)."""
+    ctx.obj = GlobalOptions(
+        data_dir=data_dir, chroma_url=chroma_url, offline=offline or None, llm_model=llm_model
+    )
+    if ctx.invoked_subcommand is None:
+        from interviewer.commands.practice import run_practice
+
+        run_practice(ctx)
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # a command module not built yet must not break the rest
+        if exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,259 @@
+"""Commands over the question bank and its index: questions, search, index, corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from interviewer.bank.models import TOPICS, Bank
+from interviewer.commands.common import console, err_console, fail, settings_from
+
+if TYPE_CHECKING:
+    from interviewer.config import Settings
+    from interviewer.store import Store
+
+corpus_app = typer.Typer(help="Inspect and extend the question bank's source documents.",
+                         no_args_is_help=True)
+
+
+def load_bank_or_fail(settings: Settings) -> Bank:
+    from interviewer.bank.loader import CorpusError, load_bank
+
+    try:
+        return load_bank(settings)
+    except CorpusError as exc:
+        fail(str(exc))
+
+
+def open_store(settings: Settings, bank: Bank, rebuild: bool = False, quiet: bool = False) -> Store:
+    """The index, built or brought up to date on first use, with a progress bar when embedding."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from interviewer.embedding import get_embedder
+    from interviewer.store import Store, StoreError
+
+    store = Store(settings, get_embedder(settings.embedding_model))
+    with Progress(
+        TextColumn("[bold]indexing passages"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console, transient=True, disable=quiet,
+    ) as bar:
+        task = bar.add_task("index", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = store.ensure_index(bank, rebuild=rebuild, progress=progress)
+        except StoreError as exc:
+            fail(str(exc), hint=exc.hint)
+    if report.embedded and not quiet:
+        err_console.print(
+            f"[dim]index: embedded {report.embedded} of {report.total} passages "
+            f"({'rebuilt' if report.rebuilt else 'updated'}) at {report.location}[/]"
+        )
+    return store
+
+
+def _check_source(bank: Bank, source: str | None) -> None:
+    if source is not None and all(s.id != source for s in bank.sources):
+        fail(f"unknown source {source!r}", hint="known: " + ", ".join(s.id for s in bank.sources))
+
+
+def _check_topic(topic: str | None) -> None:
+    if topic is not None and topic not in TOPICS:
+        fail(f"unknown topic {topic!r}", hint="known: " + ", ".join(TOPICS))
+
+
+def questions(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source (e.g. 000).")] = None,
+    topic: Annotated[str | None, typer.Option(help="Only this topic (e.g. cnn).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every question of the bank (thin ones too, flagged)."""
+    settings = settings_from(ctx)
+    bank = load_bank_or_fail(settings)
+    _check_source(bank, source)
+    _check_topic(topic)
+    qs = bank.deck(source=source, topic=topic, include_thin=True)
+    if as_json:
+        rows = [
+            {
+                "id": q.id, "question": q.question, "source": q.source, "topics": q.topics,
+                "key_points": q.key_points, "thin": q.thin, "reference": q.reference,
+                "source_title": q.source_title,
+            }
+            for q in qs
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("question")
+    table.add_column("topics", style="cyan")
+    table.add_column("points", justify="right")
+    table.add_column("", style="yellow")
+    for q in qs:
+        table.add_row(q.id, q.question, ", ".join(q.topics), str(len(q.key_points)),
+                      "thin" if q.thin else "")
+    console.print(table)
+    thin = sum(q.thin for q in qs)
+    console.print(f"{len(qs)} questions, {thin} thin (left out of practice and grading decks)")
+
+
+def search(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    chroma_url: Annotated[str | None, typer.Option(help="Chroma server URL.")] = None,
+) -> None:
+    """The reference passages nearest to TEXT."""
+    if not text.strip():
+        fail("nothing to search for: TEXT is empty")
+    settings = settings_from(ctx, chroma_url=chroma_url)
+    bank = load_bank_or_fail(settings)
+    store = open_store(settings, bank)
+    from interviewer.store import StoreError
+
+    try:
+        hits = store.search(text, k=k)
+    except StoreError as exc:
+        fail(str(exc), hint=exc.hint)
+    if as_json:
+        typer.echo(json.dumps([
+            {"passage_id": h.passage.id, "question_id": h.passage.question_id,
+             "source": h.passage.source, "distance": round(h.distance, 4), "text": h.passage.text}
+            for h in hits
+        ], ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    table.add_column("question", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("distance", justify="right")
+    table.add_column("passage")
+    for h in hits:
+        table.add_row(h.passage.question_id, h.passage.source, f"{h.distance:.3f}", h.passage.text)
+    console.print(table)
+
+
+def index(
+    ctx: typer.Context,
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and embed everything again.")] = False,
+    chroma_url: Annotated[str | None, typer.Option(help="Chroma server URL.")] = None,
+) -> None:
+    """Build or update the passage index (only changed passages are embedded)."""
+    settings = settings_from(ctx, chroma_url=chroma_url)
+    bank = load_bank_or_fail(settings)
+    from interviewer.store import Store, StoreError
+
+    from interviewer.embedding import get_embedder
+
+    store = Store(settings, get_embedder(settings.embedding_model))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console,
+    ) as bar:
+        task = bar.add_task("index", total=None)
+        try:
+            report = store.ensure_index(
+                bank, rebuild=rebuild,
+                progress=lambda d, t: bar.update(task, completed=d, total=t),
+            )
+        except StoreError as exc:
+            fail(str(exc), hint=exc.hint)
+    console.print(
+        f"{report.total} passages from {len(bank.questions)} questions at {report.location}: "
+        f"{report.embedded} embedded, {report.total - report.embedded} unchanged, "
+        f"{report.deleted} removed" + (" (rebuilt)" if report.rebuilt else "")
+    )
+
+
+@corpus_app.command("check")
+def corpus_check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    threshold: Annotated[float, typer.Option(help="Similarity above which two questions "
+                                                  "from different sources are duplicates.")] = 0.82,
+) -> None:
+    """List thin questions, duplicates across sources and parse warnings."""
+    settings = settings_from(ctx)
+    bank = load_bank_or_fail(settings)
+    from interviewer.bank.passages import find_duplicates
+    from interviewer.embedding import get_embedder
+
+    vecs = get_embedder(settings.embedding_model).encode([q.question for q in bank.questions])
+    dups = find_duplicates(bank, vecs, threshold)
+    thin = [q for q in bank.questions if q.thin]
+    if as_json:
+        typer.echo(json.dumps({
+            "sources": [s.model_dump() for s in bank.sources],
+            "questions": len(bank.questions),
+            "thin": [{"id": q.id, "question": q.question} for q in thin],
+            "duplicates": [{"a": a, "b": b, "similarity": round(s, 3)} for a, b, s in dups],
+            "warnings": [w.model_dump() for w in bank.warnings],
+        }, ensure_ascii=False, indent=2))
+        return
+    for s in bank.sources:
+        n = sum(q.source == s.id for q in bank.questions)
+        console.print(f"[bold]{s.id}[/] {s.title} — {n} questions ({Path(s.path).name})")
+    console.print(f"\n[bold]thin[/] ({len(thin)}): too little reference to grade against")
+    for q in thin:
+        console.print(f"  {q.id}  {q.question}")
+    console.print(f"\n[bold]duplicates across sources[/] ({len(dups)})")
+    by_id = {q.id: q for q in bank.questions}
+    for a, b, s in dups:
+        console.print(f"  {a} ~ {b}  {s:.2f}  {by_id[a].question} | {by_id[b].question}")
+    console.print(f"\n[bold]parse warnings[/] ({len(bank.warnings)})")
+    for w in bank.warnings:
+        console.print(f"  {w.source}:{w.line}: {w.message}", highlight=False)
+
+
+@corpus_app.command("add")
+def corpus_add(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A text or markdown Q&A document.")],
+) -> None:
+    """Add your own document to the bank (parsed and checked first)."""
+    settings = settings_from(ctx)
+    bank = load_bank_or_fail(settings)
+    from interviewer.bank.loader import CorpusError, add_document
+
+    try:
+        doc = add_document(file, settings.user_corpus_dir, bank)
+    except CorpusError as exc:
+        fail(str(exc))
+    thin = sum(q.thin for q in doc.questions)
+    console.print(
+        f"added {file.name}: {len(doc.questions)} questions ({thin} thin), "
+        f"{len(doc.warnings)} warnings → {settings.user_corpus_dir}"
+    )
+    for w in doc.warnings:
+        err_console.print(f"  {w.source}:{w.line}: {w.message}", highlight=False)
+    console.print("[dim]the index picks it up on next use (or run `interviewer index`)[/]")
+
+
+@corpus_app.command("path")
+def corpus_path(ctx: typer.Context) -> None:
+    """Print the folders the bank is read from (shipped corpus, then yours)."""
+    from interviewer.bank.loader import builtin_corpus_dir
+
+    settings = settings_from(ctx)
+    typer.echo(builtin_corpus_dir())
+    typer.echo(settings.user_corpus_dir)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(questions)
+    app.command()(search)
+    app.command()(index)
+    app.add_typer(corpus_app, name="corpus")

@@ -1,0 +1,44 @@
+"""What every command shares: global options, settings, clean error exits."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from interviewer.config import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class GlobalOptions:
+    data_dir: str | None = None
+    chroma_url: str | None = None
+    offline: bool | None = None
+    llm_model: str | None = None
+
+
+def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
+    """Settings from the environment and config file, then global flags, then command flags."""
+    merged: dict[str, Any] = {}
+    root = ctx.find_root().obj
+    if isinstance(root, GlobalOptions):
+        merged.update({f.name: getattr(root, f.name) for f in fields(root)})
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return load_settings(**merged)
+    except Exception as exc:  # pydantic ValidationError or a broken TOML file
+        fail(f"invalid configuration: {exc}")
+
+
+def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:
+    """Print a clear error (and a way out) and exit: never a traceback for user mistakes."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if hint:
+        err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+    sys.exit(code)

@@ -1,0 +1,271 @@
+"""`interviewer eval DATASET.csv`: agreement of the grader with human grades.
+`interviewer calibrate DATASET.csv`: refit the offline grader's calibration on graded answers.
+
+Both grade every row against the reference in the row: no bank, no index, no Chroma. The other
+distinct references of the dataset stand in for the bank in the other_question guard.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from interviewer.commands.common import console, err_console, fail, settings_from
+from interviewer.evaluation import DatasetError, EvalRow, Metrics, metrics, parse_dataset, to_scale
+
+if TYPE_CHECKING:  # pragma: no cover
+    from interviewer.grader import Grader
+    from interviewer.grading.calibration import Calibration
+    from interviewer.grading.models import Grade
+
+CHUNK = 64
+
+
+def read_dataset(path: Path) -> list[EvalRow]:
+    """Parse the CSV or exit 2 with `file:line: message`."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        fail(f"{path}: no such file", 2)
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", 2)
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror}", 2)
+    try:
+        return parse_dataset(text)
+    except DatasetError as exc:
+        fail(
+            f"{path}:{exc.line}: {exc.message}",
+            2,
+            "columns: question, reference_answer, answer, score [, question_id, max_score]",
+        )
+
+
+def _grader(
+    rows: Sequence[EvalRow], model: str, calibration: Calibration | None = None
+) -> Grader:
+    from interviewer.embedding import EmbeddingModelError, get_embedder
+    from interviewer.grader import Grader
+
+    embedder = get_embedder(model)
+    try:
+        embedder.load()
+    except EmbeddingModelError as exc:
+        fail(str(exc), 2)
+    refs = list(dict.fromkeys(r.reference_answer for r in rows))
+    return Grader(embedder, calibration=calibration, other_references=refs)
+
+
+def grade_rows(rows: Sequence[EvalRow], grader: Grader, progress: bool = True) -> list[Grade]:
+    """Grade rows in chunks (one embedding batch each), with a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from interviewer.grader import GradeRequest
+
+    out: list[Grade] = []
+    with Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=not progress,
+    ) as bar:
+        task = bar.add_task("grading", total=len(rows))
+        for i in range(0, len(rows), CHUNK):
+            chunk = rows[i : i + CHUNK]
+            reqs = [
+                GradeRequest(
+                    answer=r.answer,
+                    question=r.question,
+                    question_id=r.question_id,
+                    reference=r.reference_answer,
+                )
+                for r in chunk
+            ]
+            out.extend(grader.grade_many(reqs))
+            bar.advance(task, len(chunk))
+    return out
+
+
+def _llm_scores(ctx: typer.Context, rows: Sequence[EvalRow], grader: Grader) -> list[float] | None:
+    """Final (blended) scores through the Assessor when an LLM is configured, else None."""
+    from interviewer.assessor import Assessor
+    from interviewer.grader import GradeRequest
+
+    assessor = Assessor(settings_from(ctx), grader)
+    on, why = assessor.llm_status
+    err_console.print(f"[dim]{why}[/]", highlight=False)
+    if not on:
+        return None
+    reqs = [
+        GradeRequest(r.answer, r.question, r.question_id, r.reference_answer) for r in rows
+    ]
+    return [a.score for a in assessor.assess_many(reqs)]
+
+
+def _print_metrics(m: Metrics, rows: Sequence[EvalRow], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(m.model_dump()))
+        return
+    from rich.table import Table
+
+    scales = sorted({r.max_score for r in rows})
+    table = Table(title=title, show_header=False)
+    table.add_row("answers (n)", str(m.n))
+    table.add_row("scale", ", ".join(f"0-{s:g}" for s in scales))
+    table.add_row("Pearson r", f"{m.pearson:.3f}")
+    table.add_row("Spearman ρ", f"{m.spearman:.3f}")
+    table.add_row("QWK (rounded)", f"{m.qwk:.3f}")
+    table.add_row("RMSE", f"{m.rmse:.3f}")
+    table.add_row("MAE", f"{m.mae:.3f}")
+    table.add_row("answers/s", f"{m.answers_per_s:.1f}")
+    console.print(table)
+
+
+def _scale_metrics(
+    pred10: Sequence[float], rows: Sequence[EvalRow], seconds: float = 0.0
+) -> Metrics:
+    """Metrics on the dataset's scale; mixed scales are normalised to 0-10 first."""
+    scales = {r.max_score for r in rows}
+    if len(scales) == 1:
+        top = scales.pop()
+        return metrics([to_scale(p, top) for p in pred10], [r.score for r in rows], top, seconds)
+    human = [r.score / r.max_score * 10 for r in rows]
+    return metrics(list(pred10), human, 10.0, seconds)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_cmd(
+        ctx: typer.Context,
+        dataset: Annotated[Path, typer.Argument(help="CSV: question, reference_answer, answer, "
+                                                     "score [, question_id, max_score].")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        offline: Annotated[
+            bool, typer.Option("--offline", help="Offline grader only, even if an LLM is set.")
+        ] = False,
+        calibration: Annotated[
+            Path | None, typer.Option(help="A calibration JSON to try instead of the shipped one.")
+        ] = None,
+    ) -> None:
+        """Grade every row against its own reference and report agreement with the human scores."""
+        rows = read_dataset(dataset)
+        settings = settings_from(ctx, offline=offline or None)
+        cal = None
+        if calibration is not None:
+            from interviewer.grader import load_calibration
+
+            try:
+                cal = load_calibration(calibration)
+            except (OSError, ValueError) as exc:
+                fail(f"{calibration}: not a calibration file: {exc}", 2)
+        grader = _grader(rows, settings.embedding_model, cal)
+        start = time.perf_counter()
+        grades = grade_rows(rows, grader, progress=not as_json)
+        seconds = time.perf_counter() - start
+        pred = [g.score for g in grades]
+        title = f"offline grader ({grader.calibration.version}) on {dataset.name}"
+        if not settings.offline:
+            final = _llm_scores(ctx, rows, grader)
+            if final is not None:
+                pred = final
+                seconds = time.perf_counter() - start
+                title = f"LLM rubric + offline on {dataset.name}"
+        _print_metrics(_scale_metrics(pred, rows, seconds), rows, as_json, title)
+
+    @app.command("calibrate")
+    def calibrate_cmd(
+        ctx: typer.Context,
+        dataset: Annotated[Path, typer.Argument(help="Graded answers, same CSV as `eval`.")],
+        output: Annotated[
+            Path | None,
+            typer.Option(help="Where to write the calibration (default: the package's own)."),
+        ] = None,
+        folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds by question.")] = 5,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ) -> None:
+        """Refit the offline grader's calibration; report figures cross-validated by question."""
+        from interviewer.grading.calibration import FEATURES
+
+        rows = read_dataset(dataset)
+        if len({r.group for r in rows}) < folds:
+            fail(f"{dataset}: cross-validation needs at least {folds} distinct questions", 2)
+        settings = settings_from(ctx)
+        grader = _grader(rows, settings.embedding_model)
+        grades = grade_rows(rows, grader, progress=not as_json)
+        report = calibrate(rows, grades, folds, dataset.name)
+        cal = report.pop("calibration")
+        assert isinstance(cal, dict)
+        target = output or Path(__file__).resolve().parent.parent / "data" / "calibration.json"
+        try:
+            target.write_text(json.dumps(cal, indent=2) + "\n", "utf-8")
+        except OSError as exc:
+            fail(f"{target}: cannot write: {exc.strerror}", 2, "pass --output PATH")
+        if as_json:
+            typer.echo(json.dumps(report))
+            return
+        console.print(f"calibration {cal['version']} written to {target}")
+        console.print(f"weights: {json.dumps(cal['weights'])}  intercept {cal['intercept']:.3f}")
+        cv = report["cross_validated"]
+        assert isinstance(cv, dict)
+        console.print(
+            f"cross-validated by question ({folds} folds, n={cv['n']}): "
+            f"Pearson {cv['pearson']:.3f}, Spearman {cv['spearman']:.3f}, QWK {cv['qwk']:.3f}, "
+            f"RMSE {cv['rmse']:.3f}, MAE {cv['mae']:.3f}"
+        )
+        single = report["single_feature_pearson"]
+        assert isinstance(single, dict)
+        console.print(
+            "single-feature Pearson: "
+            + ", ".join(f"{k} {single[k]:.3f}" for k in (*FEATURES, *single) if k in single)
+        )
+
+
+def calibrate(
+    rows: Sequence[EvalRow], grades: Sequence[Grade], folds: int, name: str
+) -> dict[str, object]:
+    """Fit on all rows; estimate with GroupKFold by question. Flags' caps apply in both."""
+    import numpy as np
+    from sklearn.model_selection import GroupKFold
+
+    from interviewer.evaluation import pearson
+    from interviewer.grading.calibration import FEATURES, fit, predict
+    from interviewer.grading.guards import cap_for
+
+    x = np.array([[g.features[k] for k in FEATURES] for g in grades])
+    y01 = np.array([r.score / r.max_score for r in rows])
+    caps = np.array([cap_for(g.flags) for g in grades])
+    groups = np.array([r.group for r in rows])
+    pred = np.zeros(len(rows))
+    for train, test in GroupKFold(n_splits=folds).split(x, y01, groups):
+        cal_k = fit(x[train], y01[train])
+        pred[test] = np.minimum(predict(cal_k, x[test]), caps[test])
+    cv = _scale_metrics(np.round(pred, 1).tolist(), rows)
+    version = datetime.now(UTC).strftime("%Y-%m-%d.%H%M")
+    cal = fit(x, y01, version=version)
+    cal.fitted_on = {
+        "dataset": name,
+        "n": len(rows),
+        "questions": len(set(groups.tolist())),
+        "folds": folds,
+        "cv_pearson": cv.pearson,
+        "cv_spearman": cv.spearman,
+        "cv_qwk": cv.qwk,
+    }
+    single_names = sorted({k for g in grades for k in g.features} - {"uncapped_score"})
+    single = {
+        k: round(pearson([g.features.get(k, 0.0) for g in grades], y01.tolist()), 4)
+        for k in single_names
+    }
+    return {
+        "calibration": cal.model_dump(),
+        "cross_validated": cv.model_dump(),
+        "single_feature_pearson": single,
+    }

@@ -1,0 +1,411 @@
+"""`interviewer grade FILE`: grade every answer in a file with the TUI's grader, write a report.
+
+Rows stream through in chunks: read, match to the bank, grade (offline in one embedding batch
+per chunk, or the LLM with bounded concurrency), write and flush. An interrupted run keeps what
+it wrote and `--resume` carries on from there.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from interviewer.batch import (
+    BadRow,
+    BatchFileError,
+    CitationOut,
+    GradedRow,
+    Row,
+    RowWriter,
+    Summary,
+    count_items,
+    input_format,
+    output_format,
+    read_graded,
+    read_rows,
+    render_report,
+    rows_path,
+)
+from interviewer.commands.common import console, err_console, fail, settings_from
+
+if TYPE_CHECKING:  # pragma: no cover
+    from interviewer.grading.models import Assessment
+    from interviewer.matching import Match, QuestionMatcher
+
+CHUNK = 64  # rows graded together: one embedding batch offline
+MAX_LISTED_BAD = 20
+
+
+class OutFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+    md = "md"
+    html = "html"
+
+
+@dataclass
+class RunResult:
+    """What a run did: the exit code follows from it."""
+
+    graded: int = 0  # graded in this run
+    resumed: int = 0  # already in the output before this run
+    bad: list[BadRow] = field(default_factory=list)
+    bad_count: int = 0
+    stopped: BadRow | None = None  # --strict stopped here
+    interrupted: bool = False
+    summary: Summary = field(default_factory=Summary)
+
+    @property
+    def exit_code(self) -> int:
+        if self.graded + self.resumed == 0:
+            return 2
+        return 1 if self.bad_count or self.stopped else 0
+
+
+def _to_output(row: Row, match: Match, a: Assessment, question: str) -> GradedRow:
+    """Flatten an Assessment into the output row schema."""
+    offline = a.offline
+    missed = [p.point for p in offline.missed]
+    if a.llm is not None and a.llm.missing_points:
+        missed = list(a.llm.missing_points)
+    if a.citations:
+        cites = [CitationOut(passage_id=c.passage_id or str(c.passage), source=c.source,
+                             quote=c.quote) for c in a.citations]
+    else:
+        cites = [CitationOut(passage_id=r.id, source=r.source, quote=r.text[:300])
+                 for r in offline.references[:3]]
+    notices = [n for n in (a.notice,) if n]
+    q = match.question
+    if row.reference_answer:
+        if q is None:
+            notices.append(f"{match.reason}: graded against the row's reference_answer"
+                           if match.reason else "graded against the row's reference_answer")
+    elif match.reason:
+        notices.append(match.reason)
+    return GradedRow(
+        id=row.id, line=row.line, question_id=q.id if q else None, question=question,
+        answer=row.answer, score=round(float(a.score), 1), band=str(a.band),
+        flags=[str(f) for f in offline.flags], covered=[p.point for p in offline.covered],
+        missed=missed, citations=cites, follow_up=a.follow_up or offline.follow_up,
+        grader=a.grader, notice="; ".join(notices) or None,
+        matched_by=match.by if q else "none", match_similarity=match.similarity,
+        reference="row" if row.reference_answer else "bank",
+        topics=list(q.topics) if q else [],
+    )
+
+
+def grade_rows(
+    items: Iterator[Row | BadRow],
+    *,
+    matcher: QuestionMatcher,
+    assess: Callable[[list[Any]], Iterator[Assessment]],
+    make_request: Callable[..., Any],
+    write: Callable[[GradedRow], None],
+    done: set[str],
+    result: RunResult,
+    strict: bool = False,
+    chunk: int = CHUNK,
+    advance: Callable[[int], None] = lambda n: None,
+    file: str = "",
+) -> RunResult:
+    """The loop: chunk rows, match, grade, write. Pure of Typer; tests call it directly."""
+
+    def bad(b: BadRow) -> bool:
+        """Record a bad row; True when --strict says stop."""
+        if not b.file:
+            b = b.model_copy(update={"file": file})
+        result.bad_count += 1
+        if len(result.bad) < MAX_LISTED_BAD:
+            result.bad.append(b)
+        if strict:
+            result.stopped = b
+        return strict
+
+    def flush(rows: list[Row]) -> bool:
+        if not rows:
+            return False
+        matches = matcher.match_many([(r.question_id, r.question) for r in rows])
+        todo: list[tuple[Row, Match, str]] = []
+        stop = False
+        for r, m in zip(rows, matches, strict=True):
+            if m.question is None and not r.reference_answer:
+                advance(1)
+                if bad(BadRow(file=file, line=r.line,
+                              reason=f"unmatched question: {m.reason}; give a question_id or "
+                              "a reference_answer")):
+                    stop = True
+                    break
+                continue
+            question = r.question or (m.question.question if m.question else "")
+            todo.append((r, m, question))
+        reqs = [
+            make_request(
+                answer=r.answer, question=q, question_id=m.question.id if m.question else None,
+                reference=r.reference_answer,
+            )
+            for r, m, q in todo
+        ]
+        for (r, m, q), a in zip(todo, assess(reqs), strict=True):
+            write(_to_output(r, m, a, q))
+            result.graded += 1
+            advance(1)
+        return stop
+
+    pending: list[Row] = []
+    try:
+        for item in items:
+            if isinstance(item, BadRow):
+                if strict and flush(pending):
+                    return result
+                if strict:
+                    pending = []
+                advance(1)
+                if bad(item):
+                    return result
+                continue
+            if item.id in done:
+                advance(1)
+                continue
+            pending.append(item)
+            if len(pending) >= chunk:
+                batch, pending = pending, []
+                if flush(batch):
+                    return result
+        batch, pending = pending, []
+        flush(batch)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    return result
+
+
+def _print_summary(result: RunResult, out: Path, file: Path) -> None:
+    """The terminal summary: a table on stdout, bad rows on stderr."""
+    from rich.table import Table
+
+    s = result.summary
+    table = Table(title=f"Graded {file.name}", title_justify="left", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    table.add_row("answers graded", str(s.count))
+    if result.resumed:
+        table.add_row("  of which from before (--resume)", str(result.resumed))
+    table.add_row("rows skipped", str(result.bad_count))
+    table.add_row("mean score", f"{s.mean:.1f} / 10" if s.count else "-")
+    for band, n in s.bands.items():
+        pct = f" ({100 * n / s.count:.0f}%)" if s.count else ""
+        table.add_row(f"  {band}", f"{n}{pct}")
+    if s.graders:
+        table.add_row("grader", ", ".join(f"{k} {v}" for k, v in sorted(s.graders.items())))
+    console.print(table)
+    if s.topics:
+        t = Table(title="Weakest topics", title_justify="left")
+        t.add_column("topic")
+        t.add_column("answers", justify="right")
+        t.add_column("mean", justify="right")
+        for a in s.weakest_topics():
+            t.add_row(a.label, str(a.n), f"{a.mean:.1f}")
+        console.print(t)
+    if s.questions:
+        t = Table(title="Weakest questions", title_justify="left")
+        t.add_column("question")
+        t.add_column("answers", justify="right")
+        t.add_column("mean", justify="right")
+        for a in s.weakest_questions():
+            t.add_row(a.label, str(a.n), f"{a.mean:.1f}")
+        console.print(t)
+    console.print(f"report: {out}", highlight=False, soft_wrap=True)
+    for b in sorted(result.bad, key=lambda b: b.line):
+        err_console.print(f"[yellow]skipped[/] {b}", highlight=False, soft_wrap=True)
+    if result.bad_count > len(result.bad):
+        err_console.print(f"... and {result.bad_count - len(result.bad)} more", highlight=False)
+
+
+def _open_store(store: Any, bank: Any) -> Any:
+    """The index, brought up to date; without it grading still works (no related passages)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from interviewer.store import StoreError
+
+    with Progress(TextColumn("indexing the bank"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("index", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            store.ensure_index(bank, progress=step)
+        except StoreError as exc:
+            err_console.print(f"[yellow]warning:[/] {exc}; grading without related passages",
+                              highlight=False)
+            return None
+    return store
+
+
+def grade_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Answers: .jsonl, .csv or .md.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Report path; default FILE-graded.jsonl beside FILE."),
+    ] = None,
+    fmt: Annotated[
+        OutFormat | None,
+        typer.Option("--format", "-f", help="Output format; default from --out's extension."),
+    ] = None,
+    llm: Annotated[
+        bool | None,
+        typer.Option("--llm/--offline", help="Force the LLM rubric on, or grade offline only.",
+                     show_default=False),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="LLM requests in flight at once.")
+    ] = 4,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run: skip rows already in --out.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+    strict: Annotated[bool, typer.Option(help="Stop at the first bad row.")] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0,
+                     help="Similarity needed to match a question text to the bank."),
+    ] = None,
+) -> None:
+    """Grade every answer in FILE (JSONL, CSV or Markdown) and write a report.
+
+    Exit status: 0 all rows graded, 1 some rows skipped, 2 nothing graded or unusable file.
+    """
+    if not file.is_file():
+        fail(f"{file}: no such file", 2)
+    try:
+        in_fmt = input_format(file)
+    except BatchFileError as exc:
+        fail(str(exc), 2)
+    if out is None:
+        out = file.with_name(f"{file.stem}-graded.{fmt.value if fmt else 'jsonl'}")
+    try:
+        out_fmt = output_format(out, fmt.value if fmt else None)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if out.resolve() == file.resolve():
+        fail("--out is the input file", 2, "choose another --out")
+    rows_file = rows_path(out, out_fmt)
+    stream_fmt = "csv" if out_fmt == "csv" else "jsonl"
+    existing = rows_file.exists() and rows_file.stat().st_size > 0
+    if existing and not (resume or overwrite):
+        fail(f"{rows_file} exists", 2,
+             "pass --resume to continue that run, or --overwrite to start again")
+    if resume and rows_file.exists() and rows_file.resolve() == file.resolve():
+        fail("--out is the input file", 2)
+
+    offline_override = None if llm is None else not llm
+    settings = settings_from(ctx, offline=offline_override)
+
+    # Fail early on an unusable file, before loading the model.
+    total = count_items(file, in_fmt)
+    try:
+        next(iter(read_rows(file, in_fmt)), None)
+    except BatchFileError as exc:
+        fail(str(exc), 2)
+    except OSError as exc:
+        fail(f"{file}: cannot read: {exc.strerror}", 2)
+
+    result = RunResult()
+    done: set[str] = set()
+    if resume and existing:
+        for g in read_graded(rows_file, stream_fmt, repair=True):
+            if g.id not in done:
+                done.add(g.id)
+                result.summary.add(g)
+        result.resumed = len(done)
+
+    from interviewer.assessor import Assessor
+    from interviewer.bank.loader import load_bank
+    from interviewer.embedding import EmbeddingModelError, get_embedder
+    from interviewer.grader import Grader, GradeRequest
+    from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher
+    from interviewer.store import Store
+
+    bank = load_bank(settings)
+    embedder = get_embedder(settings.embedding_model)
+    try:
+        embedder.load()
+    except EmbeddingModelError as exc:
+        fail(str(exc), 2)
+    store = _open_store(Store(settings, embedder), bank)
+    grader = Grader(embedder, bank=bank, store=store)
+    assessor = Assessor(settings, grader)
+    llm_on, why = assessor.llm_status
+    if llm and not llm_on:
+        fail(f"--llm: {why}", 2, "set OPENAI_API_KEY (and OPENAI_BASE_URL), or drop --llm")
+    if not llm_on and llm is None:
+        err_console.print(f"[dim]{why}[/]", highlight=False)
+    matcher = QuestionMatcher(bank.questions, embedder,
+                              threshold if threshold is not None else DEFAULT_THRESHOLD)
+
+    def assess(reqs: Sequence[Any]) -> Iterator[Assessment]:
+        return assessor.assess_many(list(reqs), concurrency=concurrency)
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=err_console, transient=False,
+    )
+    task = progress.add_task("grading", total=total or None)
+
+    def write_and_count(writer: RowWriter) -> Callable[[GradedRow], None]:
+        def write(g: GradedRow) -> None:
+            writer.write(g)
+            result.summary.add(g)
+
+        return write
+
+    try:
+        with progress, RowWriter(rows_file, stream_fmt, append=resume) as writer:
+            grade_rows(
+                read_rows(file, in_fmt), matcher=matcher, assess=assess,
+                make_request=GradeRequest, write=write_and_count(writer), done=done,
+                result=result, strict=strict, advance=lambda n: progress.advance(task, n),
+                file=str(file),
+            )
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        if out_fmt in ("md", "html"):
+            render_report(out_fmt, rows_file, out, file.name, result.bad_count)
+
+    _print_summary(result, out, file)
+    if result.interrupted:
+        err_console.print(
+            f"[yellow]interrupted:[/] {result.graded} rows graded this run are saved in "
+            f"{rows_file}; run again with --resume to continue", highlight=False)
+        sys.exit(130)
+    if result.stopped is not None:
+        err_console.print(f"[red]--strict:[/] stopped at {result.stopped}", highlight=False)
+    elif result.bad_count:
+        err_console.print(f"[yellow]{result.bad_count} rows skipped[/] (listed above)",
+                          highlight=False)
+    if result.graded + result.resumed == 0:
+        err_console.print("[red]error:[/] nothing could be graded", highlight=False)
+    code = result.exit_code
+    if code:
+        sys.exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("grade")(grade_command)

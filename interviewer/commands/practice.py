@@ -1,0 +1,150 @@
+"""`practice` (also what `interviewer` alone runs), `stats` and `history`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from interviewer.commands.common import console, fail, settings_from
+
+MODES = ("practice", "mock", "review")
+
+
+def _open_history(settings: Any) -> Any:
+    from interviewer.history import History, HistoryError
+
+    try:
+        return History(settings.history_db)
+    except HistoryError as exc:
+        fail(str(exc), hint="move the file aside to start a fresh history")
+
+
+def _practice(
+    ctx: typer.Context,
+    source: str | None = None,
+    topic: str | None = None,
+    count: int | None = None,
+    mode: str = "practice",
+    offline: bool = False,
+    llm_model: str | None = None,
+    seed: int | None = None,
+) -> None:
+    from interviewer.bank.loader import load_bank
+    from interviewer.bank.models import TOPICS
+    from interviewer.tui.app import InterviewerApp, SessionConfig
+
+    if mode not in MODES:
+        fail(f"unknown mode {mode!r}", hint="use one of: " + ", ".join(MODES))
+    if count is not None and count < 1:
+        fail("--count must be at least 1")
+    settings = settings_from(ctx, offline=offline or None, llm_model=llm_model)
+    try:
+        bank = load_bank(settings)
+    except Exception as exc:  # a broken user corpus file: say which
+        fail(f"could not load the question bank: {exc}", hint="run `interviewer corpus check`")
+    if source is not None and not any(s.id == source for s in bank.sources):
+        known = ", ".join(s.id for s in bank.sources)
+        fail(f"unknown source {source!r}", hint=f"known sources: {known}")
+    if topic is not None and topic not in TOPICS:
+        fail(f"unknown topic {topic!r}", hint="known topics: " + ", ".join(TOPICS))
+    config = SessionConfig(mode=mode, source=source, topic=topic, count=count, seed=seed)  # type: ignore[arg-type]
+    history = _open_history(settings)
+    try:
+        InterviewerApp(settings, bank, config, history=history).run()
+    finally:
+        history.close()
+
+
+def run_practice(ctx: typer.Context) -> None:
+    """`interviewer` with no command: practise all sources."""
+    _practice(ctx)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def practice(
+        ctx: typer.Context,
+        source: Annotated[
+            str | None, typer.Option(help="Only questions from this source id (e.g. 000).")
+        ] = None,
+        topic: Annotated[str | None, typer.Option(help="Only questions on this topic.")] = None,
+        count: Annotated[
+            int | None, typer.Option(help="Number of questions (mock default 5).")
+        ] = None,
+        mode: Annotated[
+            str, typer.Option(help="practice (untimed, hints), mock (timed, report) or review.")
+        ] = "practice",
+        offline: Annotated[bool, typer.Option(help="Never call an LLM.")] = False,
+        llm_model: Annotated[str | None, typer.Option(help="Model for the LLM rubric.")] = None,
+        seed: Annotated[
+            int | None, typer.Option(help="Shuffle seed, for a repeatable deck.")
+        ] = None,
+    ) -> None:
+        """Practise in the terminal: the interviewer asks, grades, follows up and remembers."""
+        _practice(ctx, source, topic, count, mode, offline, llm_model, seed)
+
+    @app.command()
+    def stats(ctx: typer.Context) -> None:
+        """Your attempts, average by topic, weakest questions and score trend."""
+        from interviewer.history import sparkline
+        from interviewer.tui.screens.stats import stats_tables
+
+        settings = settings_from(ctx)
+        if not settings.history_db.exists():
+            console.print("No history yet: run `interviewer` to practise.")
+            return
+        history = _open_history(settings)
+        try:
+            s = history.stats()
+        finally:
+            history.close()
+        head, topics, weak = stats_tables(s)
+        console.print(head)
+        if s.trend:
+            console.print(f"trend  {sparkline(s.trend, width=60)}  (last {min(60, len(s.trend))})")
+        if s.by_topic:
+            console.print(topics)
+        if s.weakest:
+            console.print(weak)
+
+    @app.command()
+    def history(
+        ctx: typer.Context,
+        export: Annotated[
+            Path | None,
+            typer.Option("--export", help="Write every attempt to FILE (.csv or .jsonl)."),
+        ] = None,
+        limit: Annotated[int, typer.Option(help="How many recent attempts to list.")] = 20,
+    ) -> None:
+        """List recent attempts, or export them all with --export FILE."""
+        from rich.table import Table
+
+        from interviewer.history import HistoryError
+
+        settings = settings_from(ctx)
+        h = _open_history(settings)
+        try:
+            if export is not None:
+                try:
+                    n = h.export(export)
+                except HistoryError as exc:
+                    fail(str(exc))
+                console.print(f"wrote {n} attempts to {export}")
+                return
+            rows = h.attempts(limit=limit)
+        finally:
+            h.close()
+        if not rows:
+            console.print("No attempts yet: run `interviewer` to practise.")
+            return
+        table = Table()
+        for col in ("#", "when", "mode", "question", "score", "band", "status"):
+            table.add_column(col)
+        for r in rows:
+            score = f"{r['score']:.1f}" if r["score"] is not None else "—"
+            q = (r["question_id"] or "") + " " + r["question"][:50]
+            table.add_row(str(r["id"]), str(r["submitted_at"])[:16], r["mode"], q, score,
+                          r["band"] or "", r["status"])
+        console.print(table)

@@ -1,0 +1,204 @@
+"""The offline grader's edge: embeds texts in one batched pass and gathers references, then
+calls the pure `grading.offline.grade`.
+
+References for a bank question: its own reference (weight 1) plus up to `RELATED_K` passages of
+other questions about the same concept, found by a vector search with the own reference and
+kept when their cosine with it is at least `RELATED_MIN_SIM` (weight
+`calibration.related_weight`, 0.5: they can lift a feature by half of what they add). For an
+inline reference (eval, a follow-up) only that reference is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from interviewer.bank.models import Bank, Question
+from interviewer.grading.calibration import Calibration
+from interviewer.grading.features import Encoded
+from interviewer.grading.keypoints import split_key_points
+from interviewer.grading.models import Grade, Reference
+from interviewer.grading.offline import RefInput, grade
+
+if TYPE_CHECKING:  # pragma: no cover
+    from interviewer.embedding import Embedder
+
+RELATED_K = 3
+RELATED_MIN_SIM = 0.6
+
+
+def load_calibration(path: str | Path | None = None) -> Calibration:
+    """The calibration shipped in the package, or one written by `interviewer calibrate`."""
+    if path is None:
+        text = resources.files("interviewer").joinpath("data/calibration.json").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    return Calibration.model_validate(json.loads(text))
+
+
+@dataclass
+class GradeRequest:
+    answer: str
+    question: str
+    question_id: str | None = None
+    reference: str | None = None
+    key_points: list[str] | None = None  # overrides, e.g. a follow-up graded against one point
+
+
+@dataclass
+class _Plan:
+    question: str
+    refs: list[Reference]
+    points: list[str]
+    exclude: set[str]  # texts of references that may not count as "another question's"
+
+
+class Grader:
+    """Grades answers offline. Thread-safe enough for the TUI: all state is caches."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        bank: Bank | None = None,
+        store: Any | None = None,
+        calibration: Calibration | None = None,
+        other_references: Sequence[str] | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.bank = bank
+        self.store = store
+        self.calibration = calibration or load_calibration()
+        self._enc: OrderedDict[str, Encoded] = OrderedDict()
+        self._others_texts: list[str] | None = list(other_references) if other_references else None
+        self._others_mat: np.ndarray | None = None
+        self._related: dict[str, list[Reference]] = {}
+
+    # ---------- encoding ----------
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[Encoded]:
+        """Sentence vector, token matrix and token offsets per text, one model pass for new texts."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._enc))
+        if todo:
+            pairs = self.embedder.encode_full(todo, batch_size=batch_size)
+            offsets = self._offsets(todo)
+            for text, (vec, tok), offs in zip(todo, pairs, offsets, strict=True):
+                self._enc[text] = Encoded(
+                    text, vec, tok, offs if offs is not None and len(offs) == len(tok) else None
+                )
+                if len(self._enc) > 8192:
+                    self._enc.popitem(last=False)
+        return [self._enc[t] for t in texts]
+
+    def _offsets(self, texts: list[str]) -> list[list[tuple[int, int]] | None]:
+        """Character spans of the tokens the model kept (no model pass: tokenizer only)."""
+        try:
+            model = self.embedder.load()
+            tok = model.tokenizer
+            enc = tok(
+                texts,
+                return_offsets_mapping=True,
+                truncation=True,
+                max_length=int(model.max_seq_length),
+            )
+            return [[(int(a), int(b)) for a, b in o[1:-1]] for o in enc["offset_mapping"]]
+        except Exception:  # a slow tokenizer has no offsets: spans fall back to proportions
+            return [None] * len(texts)
+
+    # ---------- references ----------
+    def _question(self, req: GradeRequest) -> Question | None:
+        if req.question_id and self.bank is not None:
+            return self.bank.get(req.question_id)
+        return None
+
+    def _related_refs(self, q: Question) -> list[Reference]:
+        if self.store is None:
+            return []
+        if q.id not in self._related:
+            vec = self.encode([q.reference])[0].vector
+            refs: list[Reference] = []
+            try:
+                hits = self.store.search_vector(vec, k=RELATED_K, exclude_question_id=q.id)
+            except Exception:  # the index may be missing: grade against the own reference
+                hits = []
+            for h in hits:
+                if 1.0 - float(h.distance) >= RELATED_MIN_SIM:  # cosine distance
+                    p = h.passage
+                    refs.append(
+                        Reference(
+                            id=p.id,
+                            question_id=p.question_id,
+                            source=p.source,
+                            text=p.text,
+                            weight=self.calibration.related_weight,
+                        )
+                    )
+            self._related[q.id] = refs
+        return self._related[q.id]
+
+    def _plan(self, req: GradeRequest) -> _Plan:
+        q = self._question(req)
+        if req.reference is not None:
+            own = Reference(id="row", question_id=req.question_id, text=req.reference)
+            refs = [own]
+            points = req.key_points or split_key_points(req.reference)
+        elif q is not None:
+            own = Reference(id=f"{q.id}#ref", question_id=q.id, source=q.source, text=q.reference)
+            refs = [own, *self._related_refs(q)]
+            points = req.key_points or q.key_points or split_key_points(q.reference)
+        else:
+            raise ValueError("a grade needs a reference or a bank question id")
+        return _Plan(
+            question=req.question or (q.question if q else ""),
+            refs=refs,
+            points=points,
+            exclude={r.text for r in refs},
+        )
+
+    def references(self, req: GradeRequest) -> list[Reference]:
+        return self._plan(req).refs
+
+    def _other_texts(self) -> list[str]:
+        if self._others_texts is None:
+            self._others_texts = (
+                [q.reference for q in self.bank.questions] if self.bank is not None else []
+            )
+        return self._others_texts
+
+    def _others_for(self, plan: _Plan) -> np.ndarray | None:
+        texts = self._other_texts()
+        if not texts:
+            return None
+        if self._others_mat is None:
+            self._others_mat = np.stack([e.vector for e in self.encode(texts)])
+        keep = [i for i, t in enumerate(texts) if t not in plan.exclude]
+        return self._others_mat[keep] if keep else None
+
+    # ---------- grading ----------
+    def grade(self, req: GradeRequest) -> Grade:
+        return self.grade_many([req])[0]
+
+    def grade_many(self, reqs: Sequence[GradeRequest], batch_size: int = 64) -> list[Grade]:
+        """Grade a batch: every text not yet cached is embedded in one batched pass."""
+        plans = [self._plan(r) for r in reqs]
+        texts: list[str] = list(self._other_texts())
+        for r, p in zip(reqs, plans, strict=True):
+            texts.append(r.answer)
+            texts.append(p.question)
+            texts.extend(ref.text for ref in p.refs)
+            texts.extend(p.points)
+        self.encode(list(dict.fromkeys(texts)), batch_size=batch_size)
+        out: list[Grade] = []
+        for r, p in zip(reqs, plans, strict=True):
+            q_enc, a_enc = self.encode([p.question, r.answer])
+            ref_inputs = [
+                RefInput(reference=ref, encoded=self.encode([ref.text])[0]) for ref in p.refs
+            ]
+            ref_inputs[0].points = self.encode(p.points) if p.points else []
+            out.append(grade(q_enc, a_enc, ref_inputs, self.calibration, self._others_for(p)))
+        return out

@@ -1,0 +1,221 @@
+"""The figures a grade is computed from. Pure: texts plus precomputed vectors in, numbers out.
+
+Every feature is scale-free (a cosine, a mean of cosines, a ratio), so that a one-sentence
+answer to a one-sentence reference and a paragraph against a paragraph land on the same
+scale; length enters only through guards, never as a reward.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from interviewer.grading.keypoints import split_sentences
+from interviewer.grading.similarity import cosine, soft_alignment, span_vectors
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
+
+STOPWORDS: frozenset[str] = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves also may might must shall us it's that's there's i'm i'd i'll i've you're
+    we're they're don't doesn't didn't isn't aren't wasn't weren't can't cannot won't would've
+    one ones like well really much many get gets got make makes made use used uses using way
+    thing things lot basically actually sure yes yeah ok okay""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: enough to match 'layers' with 'layer', 'trained' with 'training'."""
+    for suf in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s", "ly"):
+        if len(word) > len(suf) + 3 and word.endswith(suf):
+            return word[: -len(suf)]
+    return word
+
+
+def content_terms(text: str) -> list[str]:
+    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def function_word_ratio(text: str) -> float:
+    """Share of words that are function words: about 0.4-0.5 in prose, near 0 in a keyword list."""
+    ws = words(text)
+    return sum(w in STOPWORDS for w in ws) / len(ws) if ws else 0.0
+
+
+def lexical_overlap(answer: str, reference: str) -> tuple[float, float]:
+    """(recall, precision) of content-word stems: the share of the reference's distinct terms
+    the answer uses, and the share of the answer's distinct terms found in the reference."""
+    a = set(content_terms(answer))
+    r = set(content_terms(reference))
+    if not a or not r:
+        return 0.0, 0.0
+    inter = len(a & r)
+    return inter / len(r), inter / len(a)
+
+
+@dataclass
+class Encoded:
+    """One text with its sentence vector and token matrix (unit rows), from one model pass.
+
+    `offsets` are the character spans of the token rows, when the tokenizer gave them; they let
+    the grader quote the part of the answer that matches a key point.
+    """
+
+    text: str
+    vector: np.ndarray
+    tokens: np.ndarray
+    offsets: list[tuple[int, int]] | None = None
+
+
+@dataclass
+class KeyPointMatch:
+    point: str
+    span: str
+    similarity: float
+
+
+@dataclass
+class ReferenceFeatures:
+    """Answer-versus-one-reference figures."""
+
+    cos: float
+    align_recall: float
+    align_precision: float
+    lex_recall: float
+    lex_precision: float
+    matches: list[KeyPointMatch] = field(default_factory=list)
+
+
+def content_mask(enc: Encoded) -> np.ndarray | None:
+    """True for tokens that belong to a content word (not a function word or punctuation).
+
+    BERTScore weights tokens by rarity so that 'the' and ',' do not pad the recall; without
+    corpus statistics, dropping function words and punctuation is the same idea. None when
+    the token offsets are unknown.
+    """
+    if enc.offsets is None or len(enc.offsets) != len(enc.tokens):
+        return None
+    text = enc.text.lower()
+    mask = np.zeros(len(enc.offsets), dtype=bool)
+    for i, (a, b) in enumerate(enc.offsets):
+        # The whole word the sub-token belongs to decides.
+        lo, hi = a, b
+        while lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] in "'’"):
+            lo -= 1
+        while hi < len(text) and (text[hi].isalnum() or text[hi] in "'’"):
+            hi += 1
+        word = text[lo:hi].replace("’", "'")
+        mask[i] = any(c.isalnum() for c in word) and word not in STOPWORDS
+    return mask if mask.any() else None
+
+
+def content_recall(answer: Encoded, reference: Encoded) -> float:
+    """Soft-alignment recall over the reference's content tokens only."""
+    mask = content_mask(reference)
+    ref = reference.tokens if mask is None else reference.tokens[mask]
+    if len(ref) == 0 or len(answer.tokens) == 0:
+        return 0.0
+    return float((ref @ answer.tokens.T).max(axis=1).mean())
+
+
+def answer_spans(answer: Encoded) -> list[tuple[str, tuple[int, int]]]:
+    """The answer's sentences with their token ranges (approximate without offsets)."""
+    text = answer.text
+    n_tok = len(answer.tokens)
+    sents = split_sentences(text)
+    if not sents or n_tok == 0:
+        return [(text.strip(), (0, n_tok))]
+    # Character start of each sentence in the text, searched in order.
+    starts: list[int] = []
+    pos = 0
+    for s in sents:
+        i = text.find(s, pos)
+        i = pos if i < 0 else i
+        starts.append(i)
+        pos = i + len(s)
+    bounds = [*starts[1:], len(text) + 1]
+    spans: list[tuple[str, tuple[int, int]]] = []
+    if answer.offsets is not None and len(answer.offsets) == n_tok:
+        tok_starts = np.array([o[0] for o in answer.offsets])
+        for s, lo, hi in zip(sents, starts, bounds, strict=True):
+            idx = np.nonzero((tok_starts >= lo) & (tok_starts < hi))[0]
+            if len(idx):
+                spans.append((s, (int(idx[0]), int(idx[-1]) + 1)))
+    else:  # proportional to characters: good enough to pick a sentence
+        total = max(len(text), 1)
+        for s, lo, hi in zip(sents, starts, bounds, strict=True):
+            a = int(round(lo / total * n_tok))
+            b = max(a + 1, int(round(min(hi, total) / total * n_tok)))
+            spans.append((s, (a, min(b, n_tok))))
+    return spans or [(text.strip(), (0, n_tok))]
+
+
+def key_point_matches(
+    answer: Encoded, points: list[Encoded], spans: list[tuple[str, tuple[int, int]]]
+) -> list[KeyPointMatch]:
+    """For each key point, the answer sentence (or the whole answer) closest to it.
+
+    Sentence vectors are mean-pooled from the answer's own token matrix: no second model pass.
+    A point's similarity is the larger of its cosine with the best sentence and its token
+    recall against the whole answer, so a point made across two sentences still counts.
+    """
+    if not points:
+        return []
+    span_vecs = span_vectors(answer.tokens, [s for _, s in spans])
+    kp_vecs = np.stack([p.vector for p in points])
+    sims = kp_vecs @ span_vecs.T  # (k, s)
+    whole = kp_vecs @ answer.vector
+    out: list[KeyPointMatch] = []
+    for j, p in enumerate(points):
+        best = int(np.argmax(sims[j])) if sims.shape[1] else 0
+        sim = max(float(sims[j, best]) if sims.shape[1] else 0.0, float(whole[j]))
+        out.append(KeyPointMatch(point=p.text, span=spans[best][0], similarity=sim))
+    return out
+
+
+def reference_features(
+    answer: Encoded,
+    reference: Encoded,
+    points: list[Encoded] | None = None,
+    spans: list[tuple[str, tuple[int, int]]] | None = None,
+) -> ReferenceFeatures:
+    rec, prec = soft_alignment(answer.tokens, reference.tokens)
+    lr, lp = lexical_overlap(answer.text, reference.text)
+    matches = (
+        key_point_matches(answer, points, spans if spans is not None else answer_spans(answer))
+        if points
+        else []
+    )
+    return ReferenceFeatures(
+        cos=cosine(answer.vector, reference.vector),
+        align_recall=rec,
+        align_precision=prec,
+        lex_recall=lr,
+        lex_precision=lp,
+        matches=matches,
+    )
+
+
+def coverage(matches: list[KeyPointMatch], lo: float, hi: float) -> float:
+    """Mean soft credit over key points: 0 below `lo`, 1 above `hi`, linear between."""
+    if not matches:
+        return 0.0
+    return float(np.mean([min(1.0, max(0.0, (m.similarity - lo) / (hi - lo))) for m in matches]))
+
+
+def length_ratio(answer: str, reference: str) -> float:
+    """log2 of answer words over reference words: 0 for the same length."""
+    return math.log2((len(words(answer)) + 1) / (len(words(reference)) + 1))

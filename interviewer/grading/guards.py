@@ -1,0 +1,167 @@
+"""Flags for answers that are not real answers, and the score caps they carry. Pure.
+
+Each guard is a rule with a reason, not a pattern learnt from the dev rows:
+- empty / too_short: nothing (or almost nothing) to grade.
+- idk: an admission of not knowing, with little substance beside it (a hedge followed by a
+  real explanation is not flagged).
+- injection_suspected: text addressed to the grader (a grader/AI/system is named, or told to
+  ignore/disregard, or a score is asked for).
+- parrot: the answer restates the question: it is closer to the question than to the
+  reference and brings almost no term the question does not already contain.
+- keyword_salad: a list of terms without the function words that make sentences (prose has
+  about 40% function words), built from the reference's or question's vocabulary.
+- other_question: clearly closer to another question's reference (of a different concept) than
+  to its own.
+- off_topic: far from the reference and the question alike.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from interviewer.grading.features import content_terms, function_word_ratio, words
+from interviewer.grading.models import Flag
+
+# Caps on the 0-10 score. Every "not an answer" flag keeps the score at or below 2.
+CAPS: dict[Flag, float] = {
+    Flag.empty: 0.0,
+    Flag.injection_suspected: 0.5,
+    Flag.idk: 1.0,
+    Flag.parrot: 1.5,
+    Flag.other_question: 1.5,
+    Flag.off_topic: 1.5,
+    Flag.keyword_salad: 2.0,
+}
+
+TOO_SHORT_WORDS = 3
+SALAD_MAX_FUNCTION_RATIO = 0.12
+SALAD_MIN_WORDS = 8
+PARROT_MAX_NEW_TERMS = 0.34
+PARROT_MIN_QUESTION_COS = 0.75
+OTHER_MARGIN = 0.20
+OTHER_MIN_COS = 0.50
+OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept
+OFF_TOPIC_MAX_COS = 0.30
+IDK_MAX_SUBSTANCE = 2
+
+_IDK = re.compile(
+    r"\b(i\s+(really\s+)?(do\s*n[o']?t|don't|dont)\s+(really\s+)?know|no\s+idea|not\s+(really\s+)?sure"
+    r"|(can't|cannot|couldn't|can\s*not)\s+(really\s+)?(remember|recall|explain|say|tell|name|describe|answer)"
+    r"|(haven't|have\s+not|never)\s+(really\s+)?(studied|learned|learnt|come\s+across|heard|worked\s+with|used)"
+    r"|not\s+(really\s+)?familiar|(isn't|is\s+not)\s+something\s+i(?:'m|\s+am)\s+(really\s+)?(familiar|sure)"
+    r"|(drawing|draw)\s+a\s+blank|blanking|no\s+clue|skip\s+this"
+    r"|(have|need)\s+to\s+(look\s+it\s+up|read\s+up|check)|mix\s+(these|those|them)\s+(two\s+)?up"
+    r"|rather\s+not\s+guess|don't\s+remember|do\s+not\s+remember)",
+    re.IGNORECASE,
+)
+
+_ADDRESSEE = (
+    r"(grader|grading|evaluator|evaluation\s+(system|model)|marker|examiner|assessor|scorer"
+    r"|reviewer|the\s+(ai|model|llm|system|assistant)|ai\s+grader|language\s+model|chatgpt|gpt)"
+)
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(rubric|instruction|instructions|reference"
+    r"|previous|prior|above|criteria|guidelines|rules|system\s+prompt)"
+    r"|\b(assign|give|award|output|grant|return|mark)\b.{0,40}\b(full\s+marks|maximum|max|perfect"
+    r"|top|highest|score\s*(=|of|:)?\s*\d|\d+\s*/\s*\d+|10\s*/\s*10|5\s*/\s*5|an?\s+a\+?)"
+    r"|\bfull\s+marks\b|\bsystem\s+prompt\b|\bprompt\s+injection\b"
+    r"|\b(note|message|instruction|instructions)\s+(to|for)\s+(the\s+)?" + _ADDRESSEE
+    + r"|\b(dear|attention|hey)\s+" + _ADDRESSEE
+    + r"|\b" + _ADDRESSEE + r"\s*[:,]\s*(please\s+)?(ignore|disregard|assign|give|award|output|score|rate|mark)"
+    r"|\byou\s+are\s+(now\s+)?(a|an)\s+\w*\s*(grader|assistant|evaluator)"
+    r"|\b(this|my)\s+answer\s+(is|deserves)\s+(excellent|perfect|correct\s+and\s+complete|full|a\s+10)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass
+class GuardInput:
+    """What the guards look at: the texts and a few similarities computed by the grader."""
+
+    answer: str
+    question: str
+    reference: str
+    cos_reference: float  # answer vs its best reference (own or related)
+    cos_question: float
+    cos_other: float = -1.0  # answer vs the closest reference of another question
+    other_reference_sim: float = 1.0  # that other reference vs the own reference
+
+
+def detect_idk(answer: str, reference: str, question: str) -> bool:
+    """An admission of not knowing, with at most a couple of substantive terms beside it."""
+    if not _IDK.search(answer):
+        return False
+    q_terms = set(content_terms(question))
+    substance = (set(content_terms(answer)) & set(content_terms(reference))) - q_terms
+    return len(substance) <= IDK_MAX_SUBSTANCE
+
+
+def detect_injection(answer: str) -> bool:
+    return bool(_INJECTION.search(answer))
+
+
+def new_term_ratio(answer: str, question: str) -> float:
+    """Share of the answer's distinct content terms that the question does not contain."""
+    a = set(content_terms(answer))
+    if not a:
+        return 0.0
+    return len(a - set(content_terms(question))) / len(a)
+
+
+def detect_parrot(g: GuardInput) -> bool:
+    return (
+        g.cos_question >= PARROT_MIN_QUESTION_COS
+        and g.cos_question > g.cos_reference
+        and new_term_ratio(g.answer, g.question) <= PARROT_MAX_NEW_TERMS
+    )
+
+
+def detect_keyword_salad(g: GuardInput) -> bool:
+    ws = words(g.answer)
+    if len(ws) < SALAD_MIN_WORDS or function_word_ratio(g.answer) > SALAD_MAX_FUNCTION_RATIO:
+        return False
+    a = set(content_terms(g.answer))
+    known = set(content_terms(g.reference)) | set(content_terms(g.question))
+    # The terms come from the topic (otherwise it is a list about something else: off_topic).
+    return bool(a) and len(a & known) / len(a) >= 0.3
+
+
+def detect_other_question(g: GuardInput) -> bool:
+    return (
+        g.cos_other >= OTHER_MIN_COS
+        and g.cos_other >= g.cos_reference + OTHER_MARGIN
+        and g.other_reference_sim < OTHER_MAX_REF_SIM
+    )
+
+
+def detect_off_topic(g: GuardInput) -> bool:
+    return g.cos_reference < OFF_TOPIC_MAX_COS and g.cos_question < OFF_TOPIC_MAX_COS + 0.1
+
+
+def flags_for(g: GuardInput) -> list[Flag]:
+    """All flags that apply, most decisive first."""
+    ws = words(g.answer)
+    if not ws:
+        return [Flag.empty]
+    flags: list[Flag] = []
+    if len(ws) < TOO_SHORT_WORDS:
+        flags.append(Flag.too_short)
+    if detect_injection(g.answer):
+        flags.append(Flag.injection_suspected)
+    if detect_idk(g.answer, g.reference, g.question):
+        flags.append(Flag.idk)
+    if detect_parrot(g):
+        flags.append(Flag.parrot)
+    if detect_keyword_salad(g):
+        flags.append(Flag.keyword_salad)
+    if detect_other_question(g):
+        flags.append(Flag.other_question)
+    elif detect_off_topic(g):
+        flags.append(Flag.off_topic)
+    return flags
+
+
+def cap_for(flags: list[Flag]) -> float:
+    """The lowest cap among the flags (10 when none caps)."""
+    return min([CAPS[f] for f in flags if f in CAPS], default=10.0)

@@ -1,0 +1,510 @@
+"""The LLM rubric, minus the network: prompts, the output model, citation checks, blending.
+
+Pure functions only (llm.py does the calling), so every guard rail is unit-testable:
+- the answer is fenced as data and fence markers inside it are neutralised;
+- passages are numbered [1]..[k], the question's own reference passages first;
+- a citation survives only if its passage was sent and its quote occurs in that passage
+  (compared after normalising case, white space, quotes and dashes);
+- scores outside 0-10 are an error (the caller falls back to the offline grade);
+- the final score blends LLM and offline scores, and an answer the offline grader flagged as
+  not-a-real-answer (HARD_FLAGS) can never be lifted above its offline band.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from interviewer.grading.calibration import BandCuts
+from interviewer.grading.models import (
+    HARD_FLAGS,
+    Assessment,
+    Band,
+    Citation,
+    CriterionScore,
+    Grade,
+    LlmGrade,
+    Reference,
+)
+
+if TYPE_CHECKING:  # only the type: templates are loaded by the edges, rendering here is pure
+    from interviewer.prompts import PromptTemplate
+
+CRITERIA: tuple[str, ...] = ("correctness", "completeness", "depth", "clarity")
+
+# Final score = LLM_WEIGHT * LLM overall + (1 - LLM_WEIGHT) * offline score, one decimal.
+LLM_WEIGHT = 0.6
+# When the two graders differ by more than this many points, the feedback says so.
+DISAGREEMENT_MARGIN = 3.0
+# At most this many passages go into a prompt (own passages are never crowded out by related ones).
+MAX_PASSAGES = 8
+# Quotes shorter than this (after normalisation) prove nothing and are dropped.
+MIN_QUOTE_CHARS = 8
+
+BAND_RANK: dict[Band, int] = {
+    Band.off_topic: 0,
+    Band.weak: 1,
+    Band.partial: 2,
+    Band.good: 3,
+    Band.excellent: 4,
+}
+
+FENCE_OPEN = "<<<ANSWER"
+FENCE_CLOSE = "ANSWER>>>"
+MESSAGE_OPEN = "<<<MESSAGE"
+MESSAGE_CLOSE = "MESSAGE>>>"
+
+
+class RubricError(ValueError):
+    """The LLM's reply cannot be used as a grade."""
+
+
+class RubricParseError(RubricError):
+    """Not JSON, or JSON not matching the schema: worth one repair attempt."""
+
+
+class RubricRangeError(RubricError):
+    """Well-formed but a score is outside 0-10: the grade is not trusted, no repair."""
+
+
+# --- what the LLM must return -------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RubricCriterion(_Strict):
+    score: float = Field(description="0 to 10")
+    reason: str = Field(description="one line")
+
+
+class RubricCriteria(_Strict):
+    correctness: RubricCriterion
+    completeness: RubricCriterion
+    depth: RubricCriterion
+    clarity: RubricCriterion
+
+
+class RubricCitation(_Strict):
+    passage: int = Field(description="number of a reference passage, as in [n]")
+    quote: str = Field(description="words copied verbatim from that passage")
+
+
+class RubricOutput(_Strict):
+    """The JSON object the rubric prompt asks for (ranges are checked after parsing)."""
+
+    criteria: RubricCriteria
+    overall: float = Field(description="0 to 10")
+    missing_points: list[str]
+    misconceptions: list[str]
+    model_answer_outline: list[str]
+    citations: list[RubricCitation]
+    follow_up: str = Field(description="one follow-up question on the most important missed point")
+
+
+class ChatOutput(_Strict):
+    """The JSON object the chat prompt asks for."""
+
+    reply: str
+    citations: list[RubricCitation]
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema in the form strict structured outputs accept.
+
+    Every object closes (additionalProperties false) and requires all its properties;
+    titles and defaults are dropped.
+    """
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: fix(v) for k, v in node.items() if k not in ("title", "default")}
+            if out.get("type") == "object" and "properties" in out:
+                out["additionalProperties"] = False
+                out["required"] = list(out["properties"])
+            return out
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    schema: dict[str, Any] = fix(model.model_json_schema())
+    return schema
+
+
+# --- passages and prompt -------------------------------------------------------------------
+
+
+class NumberedPassage(BaseModel):
+    """A reference passage as sent to the LLM: [n], where it comes from, its text."""
+
+    n: int
+    id: str
+    source: str = ""
+    question_id: str | None = None
+    own: bool = True
+    text: str
+
+
+def number_passages(
+    own: Iterable[Reference],
+    related: Iterable[Reference] = (),
+    limit: int = MAX_PASSAGES,
+) -> list[NumberedPassage]:
+    """Number passages 1..k: the question's own first, then related ones; duplicates dropped."""
+    seen: set[str] = set()
+    out: list[NumberedPassage] = []
+    for is_own, refs in ((True, own), (False, related)):
+        for ref in refs:
+            key = normalise(ref.text)
+            if not key or key in seen or len(out) >= limit:
+                continue
+            seen.add(key)
+            out.append(
+                NumberedPassage(
+                    n=len(out) + 1,
+                    id=ref.id,
+                    source=ref.source,
+                    question_id=ref.question_id,
+                    own=is_own,
+                    text=ref.text.strip(),
+                )
+            )
+    return out
+
+
+def neutralise_fences(text: str) -> str:
+    """Break up anything that could close (or open) a data fence inside untrusted text."""
+    text = re.sub(r"<{3,}", lambda m: "< " * len(m.group(0)), text)
+    return re.sub(r">{3,}", lambda m: " >" * len(m.group(0)), text)
+
+
+def fence(text: str, open_marker: str = FENCE_OPEN, close_marker: str = FENCE_CLOSE) -> str:
+    return f"{open_marker}\n{neutralise_fences(text)}\n{close_marker}"
+
+
+def format_passages(passages: list[NumberedPassage]) -> str:
+    if not passages:
+        return "(no reference passages)"
+    blocks = []
+    for p in passages:
+        origin = "reference answer to this question" if p.own else "related passage"
+        qid = f", question {p.question_id}" if p.question_id and not p.own else ""
+        src = f"source {p.source}, " if p.source else ""
+        blocks.append(f"[{p.n}] ({src}{origin}{qid}, id {p.id})\n{neutralise_fences(p.text)}")
+    return "\n\n".join(blocks)
+
+
+def schema_text(model: type[BaseModel]) -> str:
+    return json.dumps(strict_schema(model), separators=(",", ":"))
+
+
+def build_rubric_messages(
+    template: PromptTemplate, question: str, answer: str, passages: list[NumberedPassage]
+) -> list[dict[str, str]]:
+    return template.render(
+        question=neutralise_fences(question.strip()),
+        answer=fence(answer),
+        passages=format_passages(passages),
+        schema=schema_text(RubricOutput),
+    )
+
+
+def build_repair_messages(
+    template: PromptTemplate,
+    original: list[dict[str, str]],
+    bad_reply: str,
+    error: str,
+    model: type[BaseModel] = RubricOutput,
+) -> list[dict[str, str]]:
+    """The original conversation, the unusable reply, and a request to fix it."""
+    return [
+        *original,
+        {"role": "assistant", "content": bad_reply[:4000]},
+        *template.render(error=error[:500], schema=schema_text(model)),
+    ]
+
+
+def feedback_summary(assessment: Assessment) -> str:
+    """What the grader told the candidate, as plain text for the chat prompt."""
+    lines = [f"Score {assessment.score:.1f}/10 ({assessment.band.value}), by {assessment.grader}."]
+    if assessment.llm:
+        for name, c in assessment.llm.criteria.items():
+            lines.append(f"- {name}: {c.score:.1f} - {c.reason}")
+        if assessment.llm.missing_points:
+            lines.append("Missing: " + "; ".join(assessment.llm.missing_points))
+        if assessment.llm.misconceptions:
+            lines.append("Misconceptions: " + "; ".join(assessment.llm.misconceptions))
+    else:
+        missed = [m.point for m in assessment.offline.missed]
+        if missed:
+            lines.append("Missing: " + "; ".join(missed))
+    if assessment.notice:
+        lines.append(f"Notice: {assessment.notice}")
+    return "\n".join(lines)
+
+
+def build_chat_messages(
+    template: PromptTemplate,
+    question: str,
+    answer: str,
+    passages: list[NumberedPassage],
+    assessment: Assessment,
+    message: str,
+) -> list[dict[str, str]]:
+    return template.render(
+        question=neutralise_fences(question.strip()),
+        answer=fence(answer),
+        passages=format_passages(passages),
+        feedback=feedback_summary(assessment),
+        message=fence(message, MESSAGE_OPEN, MESSAGE_CLOSE),
+        schema=schema_text(ChatOutput),
+    )
+
+
+# --- parsing and checking the reply --------------------------------------------------------
+
+
+def extract_json(text: str) -> Any:
+    """The JSON object in a reply; tolerates a code fence or prose around it (plain mode)."""
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
+    candidate = fenced.group(1) if fenced else None
+    if candidate is None:
+        start, end = text.find("{"), text.rfind("}")
+        if start == -1 or end <= start:
+            raise RubricParseError("the reply contains no JSON object")
+        candidate = text[start : end + 1]
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError as exc:
+        raise RubricParseError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(x) for x in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+    ]
+    return "JSON does not match the schema: " + "; ".join(parts)
+
+
+def parse_rubric(text: str) -> RubricOutput:
+    data = extract_json(text)
+    try:
+        return RubricOutput.model_validate(data)
+    except ValidationError as exc:
+        raise RubricParseError(_validation_summary(exc)) from None
+
+
+def parse_chat(text: str) -> ChatOutput:
+    data = extract_json(text)
+    try:
+        return ChatOutput.model_validate(data)
+    except ValidationError as exc:
+        raise RubricParseError(_validation_summary(exc)) from None
+
+
+def _in_range(x: float) -> bool:
+    return not math.isnan(x) and 0.0 <= x <= 10.0
+
+
+def check_ranges(out: RubricOutput) -> None:
+    """Raise RubricRangeError when any score is outside 0-10 (the grade is then not used)."""
+    bad = [f"overall={out.overall:g}"] if not _in_range(out.overall) else []
+    for name in CRITERIA:
+        score = getattr(out.criteria, name).score
+        if not _in_range(score):
+            bad.append(f"{name}={score:g}")
+    if bad:
+        raise RubricRangeError("score out of range 0-10: " + ", ".join(bad))
+
+
+_PUNCT = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "`": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00ad": None,  # soft hyphen
+        "\u200b": None,  # zero-width space
+    }
+)
+
+
+def normalise(text: str) -> str:
+    """Case, white space, Unicode forms, curly quotes and dashes folded, for quote matching."""
+    text = unicodedata.normalize("NFKC", text).translate(_PUNCT).casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _clean_quote(quote: str) -> str:
+    q = normalise(quote)
+    # Surrounding quotation marks and leading/trailing ellipses are not part of the quote.
+    prev = None
+    while prev != q:
+        prev = q
+        q = q.strip(" \"'").removeprefix("...").removesuffix("...").strip()
+    return q
+
+
+def verify_citations(
+    citations: Iterable[RubricCitation], passages: list[NumberedPassage]
+) -> tuple[list[Citation], int]:
+    """Keep citations whose passage was sent and whose quote occurs in it; count the rest.
+
+    Duplicates are merged silently (they are not wrong, just repeated).
+    """
+    by_n = {p.n: p for p in passages}
+    texts = {p.n: normalise(p.text) for p in passages}
+    kept: list[Citation] = []
+    seen: set[tuple[int, str]] = set()
+    dropped = 0
+    for c in citations:
+        q = _clean_quote(c.quote)
+        passage = by_n.get(c.passage)
+        if passage is None or len(q) < MIN_QUOTE_CHARS or q not in texts[c.passage]:
+            dropped += 1
+            continue
+        if (c.passage, q) in seen:
+            continue
+        seen.add((c.passage, q))
+        kept.append(
+            Citation(
+                passage=c.passage,
+                quote=c.quote.strip().strip("\"'\u201c\u201d\u2018\u2019").strip(),
+                passage_id=passage.id,
+                source=passage.source,
+            )
+        )
+    return kept, dropped
+
+
+def to_llm_grade(
+    out: RubricOutput,
+    passages: list[NumberedPassage],
+    *,
+    model: str,
+    prompt_version: str,
+    latency_s: float = 0.0,
+    usage: dict[str, int] | None = None,
+) -> LlmGrade:
+    """A checked LlmGrade: ranges validated, citations verified (failures dropped and counted)."""
+    check_ranges(out)
+    citations, dropped = verify_citations(out.citations, passages)
+    clean = [s.strip() for s in out.missing_points if s.strip()]
+    return LlmGrade(
+        criteria={
+            name: CriterionScore(
+                score=round(getattr(out.criteria, name).score, 1),
+                reason=getattr(out.criteria, name).reason.strip(),
+            )
+            for name in CRITERIA
+        },
+        overall=round(out.overall, 1),
+        missing_points=clean,
+        misconceptions=[s.strip() for s in out.misconceptions if s.strip()],
+        model_answer_outline=[s.strip() for s in out.model_answer_outline if s.strip()],
+        citations=citations,
+        dropped_citations=dropped,
+        follow_up=out.follow_up.strip() or None,
+        model=model,
+        prompt_version=prompt_version,
+        latency_s=round(latency_s, 3),
+        usage=dict(usage or {}),
+    )
+
+
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S+)")
+
+
+def scrub(text: str, secrets: Sequence[str] = ()) -> str:
+    """Remove the API key (and anything key-shaped) from text meant for users or logs."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return _KEYLIKE.sub("***", text)
+
+
+# --- the final score -----------------------------------------------------------------------
+
+
+def band_for(score: float) -> Band:
+    """Band of a score with the default cuts (the assessor passes the calibration's own)."""
+    return BandCuts().band(score)
+
+
+def lower_band(a: Band, b: Band) -> Band:
+    return a if BAND_RANK[a] <= BAND_RANK[b] else b
+
+
+class Blend(BaseModel):
+    """The final score and band, and what to tell the user about how they were reached."""
+
+    score: float
+    band: Band
+    capped: bool = False
+    disagreement: bool = False
+    notices: list[str] = Field(default_factory=list)
+
+
+def blend(offline: Grade, llm: LlmGrade, band_of: Callable[[float], Band] = band_for) -> Blend:
+    """Blend the two scores; hard-flagged answers stay at or below their offline score and band.
+
+    final = round(LLM_WEIGHT * llm.overall + (1 - LLM_WEIGHT) * offline.score, 1)
+    """
+    score = round(LLM_WEIGHT * llm.overall + (1 - LLM_WEIGHT) * offline.score, 1)
+    band = band_of(score)
+    notices: list[str] = []
+    hard = sorted(f.value for f in offline.flags if f in HARD_FLAGS)
+    capped = False
+    if hard and (score > offline.score or BAND_RANK[band] > BAND_RANK[offline.band]):
+        capped = True
+        score = min(score, offline.score)
+        band = lower_band(band_of(score), offline.band)
+        notices.append(
+            f"The offline grader flagged this answer ({', '.join(hard)}), so the LLM rubric "
+            f"cannot raise it above the offline grade "
+            f"({offline.score:.1f}/10, {offline.band.value})."
+        )
+    gap = abs(llm.overall - offline.score)
+    disagreement = gap > DISAGREEMENT_MARGIN
+    if disagreement:
+        notices.append(
+            f"The LLM rubric ({llm.overall:.1f}/10) and the offline grader "
+            f"({offline.score:.1f}/10) disagree by {gap:.1f} points; the final score blends both. "
+            "Check the cited passages."
+        )
+    if llm.dropped_citations:
+        n = llm.dropped_citations
+        plural = n != 1
+        notices.append(
+            f"{n} citation{'s' if plural else ''} from the LLM did not match the reference "
+            f"passages and {'were' if plural else 'was'} not shown."
+        )
+    return Blend(score=score, band=band, capped=capped, disagreement=disagreement, notices=notices)

@@ -1,0 +1,349 @@
+"""The one place that talks to an OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LM Studio...).
+
+Why it looks the way it does:
+- the openai client is built with max_retries=0 and we retry ourselves (429, 5xx, timeouts,
+  connection errors) with bounded exponential backoff, so the behaviour is testable and capped;
+- structured outputs (response_format json_schema) first; a server that rejects that with a 400
+  gets json_object mode, then plain text; the mode that worked is remembered;
+- temperature 0 and a fixed seed, so grades do not wander between runs;
+- one repair attempt when the reply is not valid JSON for the schema, then give up;
+- every error message is scrubbed of the API key before it can reach a log, a notice or history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from pydantic import BaseModel
+
+from interviewer.config import Settings
+from interviewer.grading.models import Assessment, Citation, LlmGrade
+from interviewer.grading.rubric import (
+    ChatOutput,
+    NumberedPassage,
+    RubricError,
+    RubricOutput,
+    RubricParseError,
+    RubricRangeError,
+    build_chat_messages,
+    build_repair_messages,
+    build_rubric_messages,
+    parse_chat,
+    parse_rubric,
+    scrub,
+    strict_schema,
+    to_llm_grade,
+    verify_citations,
+)
+from interviewer.llm_cache import LlmCache, cache_key
+from interviewer.prompts import PromptTemplate, load_prompt
+
+log = logging.getLogger(__name__)
+
+SEED = 7
+MODES: tuple[str, ...] = ("json_schema", "json_object", "plain")
+# Placeholder sent when a local server (Ollama, llama.cpp) needs no key: the client insists on one.
+NO_KEY = "not-needed"
+
+Message = dict[str, str]
+
+
+class LlmError(Exception):
+    """The LLM could not give a usable answer. `kind` says why; the message is safe to show."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"LlmError({self.kind!r}, {self.message!r})"
+
+
+# Kinds that mean the endpoint itself is unusable (as opposed to one bad reply).
+ENDPOINT_KINDS = frozenset({"connection", "timeout", "auth", "not_found"})
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    mode: str
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+def _usage(resp: Any) -> dict[str, int]:
+    u = getattr(resp, "usage", None)
+    out: dict[str, int] = {}
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        v = getattr(u, name, None) if u is not None else None
+        if isinstance(v, int):
+            out[name] = v
+    return out
+
+
+def add_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+
+class _Rejected(Exception):
+    """The server refused the request shape (400/422): try a simpler response format."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LlmClient:
+    """Chat completions with our own bounded retry loop and response-format negotiation."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = settings.llm_model
+        self.timeout = float(settings.llm_timeout)
+        self.retries = max(0, int(settings.llm_retries))
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        self._secrets: tuple[str, ...] = (key,) if key else ()
+        self.base_url = settings.openai_base_url
+        self._client = openai.OpenAI(
+            api_key=key or NO_KEY,
+            base_url=settings.openai_base_url or None,
+            timeout=self.timeout,
+            max_retries=0,
+        )
+        self._mode = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never the key
+        return f"LlmClient(model={self.model!r}, base_url={self.base_url!r})"
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def _backoff(self, attempt: int, exc: Exception | None) -> float:
+        delay = self.backoff_base * (2**attempt)
+        response = getattr(exc, "response", None)
+        if response is not None:
+            retry_after = response.headers.get("retry-after")
+            try:
+                if retry_after is not None:
+                    delay = max(delay, float(retry_after))
+            except ValueError:
+                pass
+        return min(delay, self.backoff_max)
+
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        """One request, retried on 429/5xx/timeouts/connection errors; other errors are final."""
+        last: LlmError | None = None
+        last_exc: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(self._backoff(attempt - 1, last_exc))
+            try:
+                return self._client.chat.completions.create(**kwargs)
+            except openai.APITimeoutError as exc:
+                last_exc = exc
+                last = LlmError("timeout", f"the LLM did not answer within {self.timeout:g} s")
+            except openai.APIConnectionError as exc:
+                last_exc = exc
+                where = self.base_url or "the OpenAI API"
+                last = LlmError("connection", f"cannot reach the LLM endpoint at {where}")
+            except openai.RateLimitError as exc:
+                last_exc = exc
+                last = LlmError("rate_limit", "the LLM endpoint kept answering 429 (rate limited)")
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                if status >= 500:
+                    last_exc = exc
+                    last = LlmError("server", f"the LLM endpoint failed with HTTP {status}")
+                elif status in (400, 422):
+                    raise _Rejected(status, self.scrub(str(exc))[:300]) from None
+                elif status in (401, 403):
+                    raise LlmError(
+                        "auth", f"the LLM endpoint refused the API key (HTTP {status})"
+                    ) from None
+                elif status == 404:
+                    raise LlmError(
+                        "not_found",
+                        f"the LLM endpoint answered 404: is model {self.model!r} available there?",
+                    ) from None
+                else:
+                    raise LlmError("client", f"the LLM endpoint answered HTTP {status}") from None
+            except openai.OpenAIError as exc:
+                raise LlmError("client", self.scrub(f"LLM client error: {exc}")[:300]) from None
+            log.info(
+                "LLM call failed (%s), attempt %d of %d", last.kind, attempt + 1, self.retries + 1
+            )
+        assert last is not None
+        raise LlmError(last.kind, last.message + f" (after {self.retries + 1} attempts)")
+
+    def complete(
+        self, messages: list[Message], schema_name: str, schema: dict[str, Any]
+    ) -> Completion:
+        """One completion in the best response format the server accepts."""
+        mode = self._mode
+        while True:
+            kwargs: dict[str, Any] = {
+                "model": self.model,
+                "messages": messages,
+                "temperature": 0,
+                "seed": SEED,
+            }
+            if MODES[mode] == "json_schema":
+                kwargs["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+                }
+            elif MODES[mode] == "json_object":
+                kwargs["response_format"] = {"type": "json_object"}
+            try:
+                resp = self._create(kwargs)
+            except _Rejected as exc:
+                if mode + 1 < len(MODES):
+                    log.info(
+                        "server rejected %s output (HTTP %d); trying %s",
+                        MODES[mode],
+                        exc.status,
+                        MODES[mode + 1],
+                    )
+                    mode += 1
+                    continue
+                raise LlmError(
+                    "client", f"the LLM endpoint rejected the request (HTTP {exc.status})"
+                ) from None
+            with self._lock:
+                self._mode = max(self._mode, mode)
+            choices = getattr(resp, "choices", None) or []
+            text = ""
+            if choices and choices[0].message is not None:
+                text = choices[0].message.content or ""
+            return Completion(
+                text=text,
+                model=str(getattr(resp, "model", "") or self.model),
+                mode=MODES[mode],
+                usage=_usage(resp),
+            )
+
+
+class LlmGrader:
+    """Grades an answer with the rubric prompt: cached, validated, citations verified."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: LlmClient | None = None,
+        cache: LlmCache | None = None,
+        *,
+        rubric: PromptTemplate | None = None,
+        repair: PromptTemplate | None = None,
+        chat: PromptTemplate | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        self.model = settings.llm_model
+        self.client = client or LlmClient(settings)
+        self.cache = (
+            cache if cache is not None else (LlmCache(settings.llm_cache_db) if use_cache else None)
+        )
+        self.rubric = rubric or load_prompt("rubric")
+        self.repair = repair or load_prompt("repair")
+        self.chat_prompt = chat or load_prompt("chat")
+
+    def __repr__(self) -> str:
+        return f"LlmGrader(model={self.model!r}, prompt={self.prompt_version!r})"
+
+    @property
+    def prompt_version(self) -> str:
+        return self.rubric.version
+
+    def _json_call(
+        self,
+        messages: list[Message],
+        name: str,
+        model: type[BaseModel],
+        parse: Callable[[str], Any],
+    ) -> tuple[Any, Completion, dict[str, int]]:
+        """Call, parse; on a parse failure one repair round-trip; a second failure is final."""
+        schema = strict_schema(model)
+        first = self.client.complete(messages, name, schema)
+        usage = first.usage
+        try:
+            return parse(first.text), first, usage
+        except RubricParseError as exc:
+            log.info("LLM reply unusable (%s); one repair attempt", exc)
+            bad = self.client.scrub(first.text)  # nothing key-shaped goes back over the wire
+            repair_msgs = build_repair_messages(self.repair, messages, bad, str(exc), model)
+            second = self.client.complete(repair_msgs, name, schema)
+            usage = add_usage(usage, second.usage)
+            try:
+                return parse(second.text), second, usage
+            except RubricParseError as exc2:
+                raise LlmError(
+                    "invalid_json", f"the LLM's reply was unusable twice ({exc2})"
+                ) from None
+
+    def grade(self, question: str, answer: str, passages: list[NumberedPassage]) -> LlmGrade:
+        """An LlmGrade, or LlmError: never any other exception for a bad reply."""
+        key = cache_key(
+            self.model,
+            self.prompt_version,
+            question,
+            answer,
+            [(p.id, p.source, p.text) for p in passages],
+        )
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        start = time.perf_counter()
+        messages = build_rubric_messages(self.rubric, question, answer, passages)
+        out, comp, usage = self._json_call(messages, "rubric", RubricOutput, parse_rubric)
+        try:
+            grade = to_llm_grade(
+                out,
+                passages,
+                model=comp.model,
+                prompt_version=self.prompt_version,
+                latency_s=time.perf_counter() - start,
+                usage=usage,
+            )
+        except RubricRangeError as exc:
+            raise LlmError("range", f"the LLM gave {exc}") from None
+        except RubricError as exc:
+            raise LlmError("invalid_json", str(exc)) from None
+        if self.cache is not None:
+            self.cache.put(key, grade)
+        return grade
+
+    def chat(
+        self,
+        question: str,
+        answer: str,
+        passages: list[NumberedPassage],
+        assessment: Assessment,
+        message: str,
+    ) -> tuple[str, list[Citation], int]:
+        """Reply to the candidate about the feedback: (reply, verified citations, dropped count)."""
+        messages = build_chat_messages(
+            self.chat_prompt, question, answer, passages, assessment, message
+        )
+        out, _, _ = self._json_call(messages, "chat", ChatOutput, parse_chat)
+        citations, dropped = verify_citations(out.citations, passages)
+        reply = out.reply.strip()
+        if not reply:
+            raise LlmError("invalid_json", "the LLM's reply was empty")
+        return reply, citations, dropped

@@ -1,0 +1,304 @@
+"""The one place that talks to Chroma: an embedded persistent store, or a Chroma server.
+
+Chroma never embeds here (its default embedding function downloads a model): every vector
+comes from our Embedder. The collection records the embedding model; each passage records a
+content hash, so a changed model rebuilds, a changed passage re-embeds, and an unchanged bank
+costs no embedding at all (the model is not even loaded).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from interviewer.bank.models import Bank, Hit, Passage
+from interviewer.bank.passages import bank_passages, content_hash, embed_text
+from interviewer.config import Settings
+from interviewer.embedding import Embedder
+
+SCHEMA = 1
+EMBED_BATCH = 64
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class StoreError(Exception):
+    """The store can't be used as it is; `hint` says the way out."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+REBUILD_HINT = "run `interviewer index --rebuild` to replace it with a fresh index"
+
+
+@dataclass
+class IndexReport:
+    total: int
+    embedded: int
+    deleted: int
+    rebuilt: bool
+    location: str
+
+
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    u = urlparse(url if "://" in url else f"http://{url}")
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise StoreError(f"invalid Chroma URL {url!r}", hint="use http://HOST:PORT")
+    try:
+        port = u.port or (443 if u.scheme == "https" else 8000)
+    except ValueError as exc:
+        raise StoreError(f"invalid port in Chroma URL {url!r}", hint="use http://HOST:PORT") from exc
+    return u.hostname, port, u.scheme == "https"
+
+
+class Store:
+    """Passages of the bank in a Chroma collection."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._client: Any = None
+        self._collection: Any = None
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.chroma_dir)
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+        try:
+            if self.settings.chroma_url:
+                host, port, ssl = parse_chroma_url(self.settings.chroma_url)
+                self._client = chromadb.HttpClient(
+                    host=host, port=port, ssl=ssl, settings=chroma_settings
+                )
+                self._client.heartbeat()
+            else:
+                self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(
+                    path=str(self.settings.chroma_dir), settings=chroma_settings
+                )
+        except StoreError:
+            raise
+        except Exception as exc:
+            self._client = None
+            if self.settings.chroma_url:
+                raise StoreError(
+                    f"cannot reach the Chroma server at {self.settings.chroma_url}: {_short(exc)}",
+                    hint="check the URL and that `chroma run` is up, or drop --chroma-url "
+                    "to use the local store",
+                ) from exc
+            raise StoreError(
+                f"the index at {self.settings.chroma_dir} cannot be opened: {_short(exc)}",
+                hint=REBUILD_HINT,
+            ) from exc
+        return self._client
+
+    def _get_collection(self, create: bool) -> Any:
+        if self._collection is not None:
+            return self._collection
+        client = self._connect()
+        name = self.settings.collection
+        try:
+            if create:
+                col = client.get_or_create_collection(
+                    name,
+                    embedding_function=None,
+                    metadata={
+                        "embedding_model": self.embedder.model_id,
+                        "schema": SCHEMA,
+                        "app": "interviewer",
+                    },
+                    configuration={"hnsw": {"space": "cosine"}},
+                )
+            else:
+                col = client.get_collection(name, embedding_function=None)
+        except Exception as exc:
+            if not create and _is_missing(exc):
+                return None
+            raise StoreError(f"the index at {self.location} is unusable: {_short(exc)}",
+                             hint=REBUILD_HINT) from exc
+        meta = col.metadata or {}
+        if meta.get("app") != "interviewer":
+            raise StoreError(
+                f"collection {name!r} at {self.location} was not made by interviewer",
+                hint=REBUILD_HINT + " (or set INTERVIEWER_COLLECTION to another name)",
+            )
+        self._collection = col
+        return col
+
+    def reset(self) -> None:
+        """Drop the collection; for a corrupt embedded store, delete its files."""
+        self._collection = None
+        if self.settings.chroma_url:
+            client = self._connect()
+            try:
+                client.delete_collection(self.settings.collection)
+            except Exception as exc:
+                if not _is_missing(exc):
+                    raise StoreError(f"cannot delete the collection: {_short(exc)}") from exc
+            return
+        try:
+            client = self._connect()
+            client.delete_collection(self.settings.collection)
+        except Exception:
+            # Unreadable files: start over. Only our own chroma dir is ever removed.
+            self._client = None
+            shutil.rmtree(self.settings.chroma_dir, ignore_errors=True)
+            try:
+                import chromadb
+
+                chromadb.api.client.SharedSystemClient.clear_system_cache()
+            except Exception:
+                pass
+
+    # -- building ---------------------------------------------------------------------------
+
+    def ensure_index(
+        self, bank: Bank, rebuild: bool = False, progress: Progress | None = None
+    ) -> IndexReport:
+        """Bring the collection in line with the bank, embedding only what changed."""
+        rebuilt = False
+        if rebuild:
+            self.reset()
+            rebuilt = True
+        col = self._get_collection(create=True)
+        if (col.metadata or {}).get("embedding_model") != self.embedder.model_id or (
+            col.metadata or {}
+        ).get("schema") != SCHEMA:
+            self.reset()
+            rebuilt = True
+            col = self._get_collection(create=True)
+        try:
+            existing = col.get(include=["metadatas"])
+        except Exception as exc:
+            raise StoreError(f"the index at {self.location} is unreadable: {_short(exc)}",
+                             hint=REBUILD_HINT) from exc
+        have = {
+            i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"],
+                                                    strict=False)
+        }
+        want = {}
+        for q, p in bank_passages(bank):
+            text = embed_text(q, p)
+            want[p.id] = (q, p, text, content_hash(self.embedder.model_id, text))
+        todo = [v for pid, v in want.items() if have.get(pid) != v[3]]
+        stale = [pid for pid in have if pid not in want]
+        if stale:
+            col.delete(ids=stale)
+        total = len(todo)
+        if progress:
+            progress(0, total)
+        for start in range(0, total, EMBED_BATCH):
+            batch = todo[start : start + EMBED_BATCH]
+            vecs = self.embedder.encode([t for _, _, t, _ in batch])
+            col.upsert(
+                ids=[p.id for _, p, _, _ in batch],
+                embeddings=vecs.tolist(),
+                documents=[p.text for _, p, _, _ in batch],
+                metadatas=[
+                    {
+                        "question_id": p.question_id,
+                        "source": p.source,
+                        "topics": ",".join(p.topics),
+                        "thin": q.thin,
+                        "hash": h,
+                    }
+                    for q, p, _, h in batch
+                ],
+            )
+            if progress:
+                progress(min(start + EMBED_BATCH, total), total)
+        return IndexReport(
+            total=len(want), embedded=total, deleted=len(stale), rebuilt=rebuilt,
+            location=self.location,
+        )
+
+    def count(self) -> int:
+        col = self._get_collection(create=False)
+        return 0 if col is None else int(col.count())
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def search(self, text: str, k: int = 5, exclude_question_id: str | None = None) -> list[Hit]:
+        return self.search_vector(self.embedder.encode([text])[0], k, exclude_question_id)
+
+    def search_vector(
+        self, vec: np.ndarray | Sequence[float], k: int = 5, exclude_question_id: str | None = None
+    ) -> list[Hit]:
+        return self.search_vectors([vec], k, exclude_question_id)[0]
+
+    def search_vectors(
+        self,
+        vecs: Sequence[np.ndarray | Sequence[float]],
+        k: int = 5,
+        exclude_question_id: str | None = None,
+    ) -> list[list[Hit]]:
+        col = self._get_collection(create=False)
+        if col is None or not len(vecs):
+            return [[] for _ in vecs]
+        where = {"question_id": {"$ne": exclude_question_id}} if exclude_question_id else None
+        n = max(1, min(k, col.count()))
+        try:
+            res = col.query(
+                query_embeddings=[np.asarray(v, dtype=np.float32).tolist() for v in vecs],
+                n_results=n,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        except Exception as exc:
+            raise StoreError(f"search failed on the index at {self.location}: {_short(exc)}",
+                             hint=REBUILD_HINT) from exc
+        out = []
+        for ids, docs, metas, dists in zip(
+            res["ids"], res["documents"], res["metadatas"], res["distances"], strict=True
+        ):
+            out.append(
+                [
+                    Hit(passage=_passage(pid, doc, meta), distance=float(d))
+                    for pid, doc, meta, d in zip(ids, docs, metas, dists, strict=True)
+                ]
+            )
+        return out
+
+    def passages(self, question_id: str) -> list[Passage]:
+        col = self._get_collection(create=False)
+        if col is None:
+            return []
+        res = col.get(where={"question_id": question_id}, include=["documents", "metadatas"])
+        ps = [_passage(i, d, m) for i, d, m in zip(res["ids"], res["documents"],
+                                                   res["metadatas"], strict=True)]
+        return sorted(ps, key=lambda p: int(p.id.rsplit("#", 1)[1]))
+
+
+def _passage(pid: str, doc: str | None, meta: Any) -> Passage:
+    meta = meta or {}
+    topics = [t for t in str(meta.get("topics", "")).split(",") if t]
+    return Passage(
+        id=pid, question_id=str(meta.get("question_id", pid.split("#")[0])),
+        source=str(meta.get("source", "")), text=doc or "", topics=topics,
+    )
+
+
+def _is_missing(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "notfound" in text or "does not exist" in text or "not found" in text
+
+
+def _short(exc: Exception) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:200]

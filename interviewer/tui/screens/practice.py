@@ -1,0 +1,612 @@
+"""The practice screen: the conversation with the interviewer.
+
+Every question is a small state machine: answer -> grading -> follow-up -> discuss. Answers are
+written to the history before grading starts; grading runs in thread workers and reports back
+with `call_from_thread`, so the UI never blocks and a failing grader never loses an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, TextArea
+
+from interviewer.bank.models import Question
+from interviewer.grading.models import Assessment, Citation, Grade, Reference
+from interviewer.history import GradeUpdate, NewAttempt, utcnow
+from interviewer.scheduling import ReviewState, review
+from interviewer.tui.widgets.feedback import (
+    FeedbackCard,
+    LlmCard,
+    citations_block,
+    clip,
+    references_block,
+)
+from interviewer.tui.widgets.messages import (
+    ErrorMessage,
+    InterviewerMessage,
+    SystemMessage,
+    UserMessage,
+)
+from interviewer.tui.widgets.status import StatusLine, TitleBar
+from interviewer.tui.widgets.timer import QuestionTimer
+
+if TYPE_CHECKING:
+    from interviewer.tui.app import InterviewerApp, SessionConfig
+
+Stage = Literal["answer", "grading", "follow_up", "follow_grading", "discuss"]
+
+
+@dataclass
+class Turn:
+    """One question of the session and everything that happened on it."""
+
+    index: int
+    question: Question
+    started_at: datetime
+    started_clock: float
+    stage: Stage = "answer"
+    hints: list[str] = field(default_factory=list)
+    reference_shown: bool = False
+    attempt_id: int | None = None
+    seconds: float | None = None
+    request: Any = None
+    grade: Grade | None = None
+    assessment: Assessment | None = None
+    follow_point: str | None = None
+    follow_question: str | None = None
+    follow_request: Any = None
+    skipped: bool = False
+    error: str | None = None
+    discard_warned: bool = False
+
+
+@dataclass
+class MockItem:
+    """One answer of a mock interview, for the report."""
+
+    question: Question
+    seconds: float
+    score: float | None = None
+    band: str | None = None
+    missed: list[str] = field(default_factory=list)
+    skipped: bool = False
+    error: str | None = None
+    done: bool = False
+
+
+def is_question_to_interviewer(text: str) -> bool:
+    """During a follow-up, a short message ending in '?' is a question, not an answer."""
+    return text.rstrip().endswith("?") and len(text) < 300
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+
+
+def passages_about(point: str, message: str, refs: list[Reference], k: int = 2) -> list[Reference]:
+    """Offline 'chat': the reference passages sharing the most words with the point asked about."""
+    want = _words(point + " " + message)
+    return sorted(refs, key=lambda r: -len(want & _words(r.text)))[:k]
+
+
+class PracticeScreen(Screen[None]):
+    """Ask, listen, grade, follow up, discuss; then the next question."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", priority=True),
+        Binding("ctrl+t", "hint", "Hint", priority=True),
+        Binding("ctrl+k", "skip", "Skip", priority=True),
+        Binding("ctrl+r", "reference", "Reference", priority=True),
+        Binding("ctrl+n", "next", "Next", priority=True),
+    ]
+
+    def __init__(
+        self, config: SessionConfig, deck: list[Question], empty_message: str | None = None
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.deck = deck
+        self.empty_message = empty_message
+        self.turn: Turn | None = None
+        self.finished = False
+        self.mock_items: list[MockItem] = []
+        self._error_shown = False
+
+    @property
+    def iapp(self) -> InterviewerApp:
+        return cast("InterviewerApp", self.app)
+
+    @property
+    def mock(self) -> bool:
+        return self.config.mode == "mock"
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield TitleBar(id="titlebar")
+        yield VerticalScroll(id="transcript")
+        with Horizontal(id="composer"):
+            editor = TextArea(id="answer", soft_wrap=True, tab_behavior="focus")
+            editor.border_title = "your answer · ctrl+s to send"
+            yield editor
+            if self.mock:
+                yield QuestionTimer(clock=self.iapp.clock, id="timer")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.update_title()
+        self.query_one("#answer", TextArea).focus()
+        if not self.deck:
+            self.say(SystemMessage(Text(
+                (self.empty_message or "no questions to ask")
+                + "\nctrl+o chooses another deck, f2 shows your stats, ctrl+q quits."
+            )))
+            self.finished = True
+            return
+        if self.mock:
+            self.say(SystemMessage(Text(
+                f"Mock interview: {len(self.deck)} questions, no hints, no feedback until the "
+                "end. The clock runs per question; ctrl+s sends your answer."
+            )))
+        self.ask(0)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    def update_title(self) -> None:
+        bar = self.query_one("#titlebar", TitleBar)
+        pos = f" · Q {self.turn.index + 1}/{len(self.deck)}" if self.turn else ""
+        bar.left = f"interviewer · {self.config.mode} · {self.config.describe()}{pos}"
+        bar.right = self.iapp.status_text()
+
+    def backend_changed(self) -> None:
+        """The grader finished loading (or failed): refresh the title, say if it failed."""
+        self.update_title()
+        if self.iapp.backend_error and not self._error_shown:
+            self._error_shown = True
+            self.say(ErrorMessage(Text(
+                "The grader could not be loaded: " + self.iapp.backend_error
+                + "\nYour answers are still saved in the history; they cannot be graded now."
+            ), title="error"))
+
+    def say(self, widget: Widget, top: bool = False) -> None:
+        """Add to the transcript and keep it in view."""
+        transcript = self.query_one("#transcript", VerticalScroll)
+        transcript.mount(widget)
+        if top:
+            self.call_after_refresh(widget.scroll_visible, top=True, animate=False)
+        else:
+            self.call_after_refresh(transcript.scroll_end, animate=False)
+
+    # -- asking ---------------------------------------------------------------------------
+    def ask(self, index: int) -> None:
+        q = self.deck[index]
+        self.turn = Turn(index, q, utcnow(), self.iapp.clock())
+        topics = ", ".join(q.topics)
+        title = f"interviewer · Q{index + 1}/{len(self.deck)} · {q.id}" + (
+            f" · {topics}" if topics else ""
+        )
+        self.say(InterviewerMessage(Text(q.question), title=title))
+        editor = self.query_one("#answer", TextArea)
+        editor.clear()
+        editor.border_title = "your answer · ctrl+s to send"
+        editor.focus()
+        if self.mock:
+            self.query_one("#timer", QuestionTimer).start()
+        self.update_title()
+        if self.iapp.first_question_at is None:
+            self.iapp.first_question_at = self.iapp.clock()
+
+    def advance(self) -> None:
+        nxt = (self.turn.index + 1) if self.turn else 0
+        if nxt >= len(self.deck):
+            self.finish()
+        else:
+            self.ask(nxt)
+
+    def finish(self) -> None:
+        self.finished = True
+        editor = self.query_one("#answer", TextArea)
+        editor.clear()
+        if self.mock:
+            self.query_one("#timer", QuestionTimer).stop()
+            self.maybe_report()
+            return
+        graded = [t for t in self._graded_scores() if t is not None]
+        avg = f", average {sum(graded) / len(graded):.1f}/10" if graded else ""
+        self.say(SystemMessage(Text(
+            f"That was the last question: {len(graded)} graded{avg}.\n"
+            "ctrl+o chooses another deck, f2 shows your stats, ctrl+q quits."
+        )))
+        self.status.show("deck finished")
+
+    def _graded_scores(self) -> list[float | None]:
+        return getattr(self, "_scores", [])
+
+    def _note_score(self, score: float) -> None:
+        scores = self._graded_scores()
+        scores.append(score)
+        self._scores = scores
+
+    # -- actions --------------------------------------------------------------------------
+    def action_submit(self) -> None:
+        editor = self.query_one("#answer", TextArea)
+        text = editor.text.strip()
+        turn = self.turn
+        if turn is None or self.finished:
+            self.notify("No question is open: ctrl+o chooses a deck.", severity="warning")
+            return
+        if not text:
+            self.notify("Type an answer first (Enter makes a new line).", severity="warning")
+            return
+        if turn.stage == "answer":
+            self.submit_main(turn, text)
+        elif turn.stage == "follow_up" and not is_question_to_interviewer(text):
+            self.submit_follow_up(turn, text)
+        elif turn.stage in ("follow_up", "discuss"):
+            self.ask_interviewer(turn, text)
+        else:
+            self.notify("Still grading your answer: one moment.", severity="information")
+            return
+        editor.clear()
+
+    def action_hint(self) -> None:
+        turn = self.turn
+        if turn is None or self.finished:
+            return
+        if self.mock:
+            self.notify("No hints in a mock interview.", severity="warning")
+            return
+        if turn.stage != "answer":
+            self.notify("Hints are for the question before you answer it.")
+            return
+        left = [p for p in turn.question.key_points if p not in turn.hints]
+        if not left:
+            self.notify("No more key points to reveal.")
+            return
+        turn.hints.append(left[0])
+        n = len(turn.question.key_points)
+        self.say(SystemMessage(Text(f"hint {len(turn.hints)}/{n}: {left[0]}"), title="hint"))
+
+    def action_reference(self) -> None:
+        turn = self.turn
+        if turn is None or self.finished:
+            return
+        if self.mock:
+            self.notify("The reference answers come with the report at the end.", severity="warning")
+            return
+        q = turn.question
+        turn.reference_shown = True
+        if turn.attempt_id is not None:
+            self.iapp.history.set_hints(turn.attempt_id, len(turn.hints), True)
+        src = self.iapp.source_titles.get(q.source, "")
+        body = Text(q.reference)
+        body.append(f"\n— {q.source}" + (f" · {src}" if src else "") + f", line {q.line}", style="dim")
+        self.say(SystemMessage(body, title="reference answer"), top=True)
+
+    def action_skip(self) -> None:
+        turn = self.turn
+        if turn is None or self.finished:
+            return
+        if turn.stage == "follow_up":
+            turn.stage = "discuss"
+            self.say(SystemMessage(Text("Follow-up skipped. ctrl+n for the next question.")))
+            self.status.show("ctrl+n next question · or ask about the feedback")
+            return
+        if turn.stage == "answer":
+            self.record_skip(turn)
+        self.advance()
+
+    def action_next(self) -> None:
+        turn = self.turn
+        if turn is None or self.finished:
+            return
+        if turn.stage == "answer":
+            draft = self.query_one("#answer", TextArea).text.strip()
+            if draft and not turn.discard_warned:
+                turn.discard_warned = True
+                self.notify(
+                    "You have an unsent answer: ctrl+s sends it, ctrl+n again discards it.",
+                    severity="warning",
+                )
+                return
+            self.record_skip(turn)
+        self.advance()
+
+    def record_skip(self, turn: Turn) -> None:
+        turn.skipped = True
+        seconds = self.iapp.clock() - turn.started_clock
+        q = turn.question
+        self.iapp.history.add_attempt(NewAttempt(
+            question=q.question, answer="", question_id=q.id, session_id=self.iapp.session_id,
+            mode=self.config.mode, status="skipped", started_at=turn.started_at,
+            hints_used=len(turn.hints), reference_shown=turn.reference_shown,
+            topics=q.topics, source=q.source,
+        ))
+        if self.config.mode == "review":  # not knowing it is a lapse: it comes back soon
+            self._schedule(q.id, 0.0)
+        if self.mock:
+            self.mock_items.append(MockItem(q, seconds, skipped=True, done=True, score=0.0))
+
+    def _schedule(self, qid: str, score: float) -> None:
+        h = self.iapp.history
+        state = h.review_state(qid) or ReviewState(question_id=qid)
+        h.save_review_state(review(state, score, utcnow()))
+
+    # -- grading the main answer ----------------------------------------------------------
+    def submit_main(self, turn: Turn, text: str) -> None:
+        q = turn.question
+        turn.seconds = self.iapp.clock() - turn.started_clock
+        if self.mock:
+            self.query_one("#timer", QuestionTimer).stop()
+        try:
+            turn.attempt_id = self.iapp.history.add_attempt(NewAttempt(
+                question=q.question, answer=text, question_id=q.id,
+                session_id=self.iapp.session_id, mode=self.config.mode,
+                started_at=turn.started_at, hints_used=len(turn.hints),
+                reference_shown=turn.reference_shown, topics=q.topics, source=q.source,
+            ))
+        except Exception as exc:  # keep going: the grade is still useful
+            self.say(ErrorMessage(Text(f"Could not save this answer to the history: {exc}")))
+        self.say(UserMessage(text))
+        turn.stage = "grading"
+        if self.mock:
+            item = MockItem(q, turn.seconds)
+            self.mock_items.append(item)
+            self.run_worker(lambda: self._grade_main(turn, text, item), thread=True,
+                            group="grade", exit_on_error=False)
+            self.advance()
+            return
+        ready = self.iapp.backend_ready.is_set()
+        self.status.show("grading…" if ready else "saved · loading the grader…", busy=True)
+        self.run_worker(lambda: self._grade_main(turn, text, None), thread=True,
+                        group="grade", exit_on_error=False)
+
+    def _grade_main(self, turn: Turn, text: str, item: MockItem | None) -> None:
+        """Worker thread: offline grade, then the LLM rubric if on; history after each."""
+        app = self.iapp
+        q = turn.question
+        try:
+            if not app.backend_ready.is_set() and item is None:
+                app.call_from_thread(self.status.show, "saved · loading the grader…", True)
+            backend = app.get_backend()
+            if item is None:
+                app.call_from_thread(self.status.show, "grading…", True)
+            from interviewer.embedding import model_id
+            from interviewer.grader import GradeRequest
+
+            req = GradeRequest(answer=text, question=q.question, question_id=q.id)
+            turn.request = req
+            grade = backend.offline(req)
+        except Exception as exc:
+            msg = f"{type(exc).__name__}: {exc}"
+            if turn.attempt_id is not None:
+                app.history.record_error(turn.attempt_id, msg)
+            app.call_from_thread(self._grade_failed, turn, msg, item)
+            return
+        embedding = model_id(app.settings.embedding_model)
+        if turn.attempt_id is not None:
+            app.history.record_grade(turn.attempt_id, GradeUpdate(
+                score=grade.score, band=str(grade.band), grader="offline",
+                offline_grade=grade.model_dump(mode="json"), embedding_model=embedding,
+                calibration_version=grade.calibration_version,
+            ))
+        turn.grade = grade
+        if item is None:
+            app.call_from_thread(self._show_offline, turn, grade)
+        assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
+                                offline=grade, follow_up=grade.follow_up)
+        if app.llm_on:
+            if item is None:
+                app.call_from_thread(self.status.show, "asking the LLM rubric…", True)
+            try:
+                assessment = backend.assess(req, offline=grade)
+            except Exception as exc:  # the offline grade stands
+                assessment = assessment.model_copy(update={"notice": f"LLM rubric failed: {exc}"})
+            llm = assessment.llm
+            if turn.attempt_id is not None:
+                app.history.record_grade(turn.attempt_id, GradeUpdate(
+                    score=assessment.score, band=str(assessment.band), grader=assessment.grader,
+                    offline_grade=grade.model_dump(mode="json"),
+                    llm_grade=llm.model_dump(mode="json") if llm else None,
+                    embedding_model=embedding, calibration_version=grade.calibration_version,
+                    llm_model=llm.model if llm else None,
+                    prompt_version=llm.prompt_version if llm else None,
+                ))
+            if item is None:
+                app.call_from_thread(self._show_llm, turn, assessment)
+        try:
+            self._schedule(q.id, assessment.score)
+        except Exception:  # the schedule is a convenience; the attempt is already saved
+            pass
+        turn.assessment = assessment
+        if item is not None:
+            app.call_from_thread(self._mock_graded, item, assessment)
+        else:
+            app.call_from_thread(self._after_feedback, turn, assessment)
+
+    def _grade_failed(self, turn: Turn, msg: str, item: MockItem | None) -> None:
+        turn.error = msg
+        if item is not None:
+            item.error, item.done = msg, True
+            self.maybe_report()
+            return
+        turn.stage = "discuss"
+        self.status.show("grading failed · your answer is saved · ctrl+n next question")
+        saved = f" (attempt #{turn.attempt_id})" if turn.attempt_id is not None else ""
+        self.say(ErrorMessage(Text(
+            f"Grading failed: {msg}\nYour answer is saved in the history{saved}; "
+            "nothing was lost. ctrl+n moves on."
+        ), title="grading failed"))
+
+    def _show_offline(self, turn: Turn, grade: Grade) -> None:
+        if turn is not self.turn:
+            return
+        self._note_score(grade.score)
+        self.say(FeedbackCard(grade, self.iapp.source_titles), top=True)
+        self.status.show(
+            f"Q{turn.index + 1} scored {grade.score:.1f}/10 ({grade.band})", busy=False
+        )
+
+    def _show_llm(self, turn: Turn, assessment: Assessment) -> None:
+        if turn is not self.turn:
+            return
+        self.say(LlmCard(assessment, self.iapp.source_titles), top=True)
+
+    def _after_feedback(self, turn: Turn, assessment: Assessment) -> None:
+        if turn is not self.turn or turn.grade is None:
+            return
+        grade = turn.grade
+        score = f"Q{turn.index + 1} scored {assessment.score:.1f}/10 ({assessment.band})"
+        if grade.missed:
+            point = grade.missed[0].point
+            turn.follow_point = point
+            turn.follow_question = assessment.follow_up or grade.follow_up or (
+                f"You did not cover this point: “{point}”. Can you explain it?"
+            )
+            turn.stage = "follow_up"
+            self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"))
+            self.query_one("#answer", TextArea).border_title = "follow-up answer · ctrl+s to send"
+            self.status.show(f"{score} · answer the follow-up (ctrl+k skips it)")
+        else:
+            turn.stage = "discuss"
+            self.status.show(f"{score} · ctrl+n next question · or ask about the feedback")
+
+    # -- the follow-up --------------------------------------------------------------------
+    def submit_follow_up(self, turn: Turn, text: str) -> None:
+        q = turn.question
+        follow_id: int | None = None
+        try:
+            follow_id = self.iapp.history.add_attempt(NewAttempt(
+                question=turn.follow_question or "", answer=text, question_id=q.id,
+                session_id=self.iapp.session_id, mode=self.config.mode, kind="follow_up",
+                parent_id=turn.attempt_id, topics=q.topics, source=q.source,
+            ))
+        except Exception as exc:
+            self.say(ErrorMessage(Text(f"Could not save this answer to the history: {exc}")))
+        self.say(UserMessage(text, title="you · follow-up"))
+        turn.stage = "follow_grading"
+        self.status.show("grading the follow-up…", busy=True)
+        self.run_worker(lambda: self._grade_follow_up(turn, text, follow_id), thread=True,
+                        group="grade", exit_on_error=False)
+
+    def _grade_follow_up(self, turn: Turn, text: str, attempt_id: int | None) -> None:
+        app = self.iapp
+        try:
+            backend = app.get_backend()
+            from interviewer.grader import GradeRequest
+
+            req = GradeRequest(answer=text, question=turn.follow_question or "",
+                               question_id=turn.question.id,
+                               key_points=[turn.follow_point or ""])
+            turn.follow_request = req
+            grade = backend.offline(req)
+        except Exception as exc:
+            msg = f"{type(exc).__name__}: {exc}"
+            if attempt_id is not None:
+                app.history.record_error(attempt_id, msg)
+            app.call_from_thread(self._grade_failed, turn, msg, None)
+            return
+        if attempt_id is not None:
+            app.history.record_grade(attempt_id, GradeUpdate(
+                score=grade.score, band=str(grade.band), grader="offline",
+                offline_grade=grade.model_dump(mode="json"),
+                calibration_version=grade.calibration_version,
+            ))
+        app.call_from_thread(self._show_follow_up, turn, grade)
+
+    def _show_follow_up(self, turn: Turn, grade: Grade) -> None:
+        if turn is not self.turn:
+            return
+        self.say(FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback"), top=True)
+        turn.stage = "discuss"
+        self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
+        self.status.show(
+            f"follow-up scored {grade.score:.1f}/10 ({grade.band}) · ctrl+n next question"
+        )
+
+    # -- talking about the feedback -------------------------------------------------------
+    def ask_interviewer(self, turn: Turn, text: str) -> None:
+        self.say(UserMessage(text, title="you · question"))
+        if turn.assessment is None or turn.grade is None:
+            self.say(SystemMessage(Text("There is no grade to discuss for this question.")))
+            return
+        if self.iapp.llm_on and turn.request is not None:
+            self.status.show("the interviewer is thinking…", busy=True)
+            self.run_worker(lambda: self._chat(turn, text), thread=True, group="chat",
+                            exit_on_error=False)
+            return
+        self._offline_reply(turn, text)
+
+    def _offline_reply(self, turn: Turn, text: str) -> None:
+        grade = turn.grade
+        assert grade is not None
+        points = [p.point for p in grade.missed + grade.covered]
+        want = _words(text)
+        point = max(points, key=lambda p: len(want & _words(p)), default=None)
+        if point is None or not (want & _words(point)):
+            point = turn.follow_point or (points[0] if points else "")
+        refs = passages_about(point, text, grade.references)
+        body = Text("LLM is off, so here is what the reference says about ")
+        body.append(f"“{clip(point, 120)}”", style="bold")
+        body.append(":\n")
+        body.append_text(references_block(refs, self.iapp.source_titles))
+        self.say(InterviewerMessage(body, title="interviewer · from the references"), top=True)
+
+    def _chat(self, turn: Turn, text: str) -> None:
+        app = self.iapp
+        try:
+            backend = app.get_backend()
+            assert turn.assessment is not None
+            reply, cites = backend.chat(turn.request, turn.assessment, text)
+        except Exception as exc:
+            app.call_from_thread(self._chat_failed, turn, text, f"{type(exc).__name__}: {exc}")
+            return
+        app.call_from_thread(self._show_chat, turn, reply, cites)
+
+    def _chat_failed(self, turn: Turn, text: str, msg: str) -> None:
+        self.status.clear()
+        self.say(ErrorMessage(Text(f"The LLM could not answer ({msg}); the references instead:")))
+        self._offline_reply(turn, text)
+
+    def _show_chat(self, turn: Turn, reply: str, cites: list[Citation]) -> None:
+        self.status.show("ctrl+n next question · or ask another question")
+        body = Text(reply)
+        if cites:
+            body.append("\n")
+            body.append_text(citations_block(cites, self.iapp.source_titles))
+        self.say(InterviewerMessage(body, title="interviewer"), top=True)
+
+    # -- mock interview -------------------------------------------------------------------
+    def _mock_graded(self, item: MockItem, assessment: Assessment) -> None:
+        item.score, item.band, item.done = assessment.score, str(assessment.band), True
+        item.missed = [p.point for p in assessment.offline.missed]
+        if assessment.llm:
+            item.missed = assessment.llm.missing_points or item.missed
+        self.maybe_report()
+
+    def maybe_report(self) -> None:
+        if not (self.mock and self.finished):
+            return
+        pending = sum(1 for i in self.mock_items if not i.done)
+        if pending:
+            self.status.show(f"grading your answers ({pending} left)…", busy=True)
+            return
+        self.status.show("mock interview finished")
+        from interviewer.tui.screens.report import ReportScreen, build_report
+
+        self.app.push_screen(ReportScreen(build_report(self.mock_items)))

@@ -1,0 +1,271 @@
+"""Readers and writers of `interviewer grade`: formats, bad rows with line numbers, resume files."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from interviewer.batch import (
+    CSV_FIELDS,
+    BadRow,
+    BatchFileError,
+    CitationOut,
+    GradedRow,
+    Row,
+    RowWriter,
+    Summary,
+    output_format,
+    read_graded,
+    read_rows,
+    rows_path,
+    write_html_report,
+    write_markdown_report,
+)
+
+
+def _split(items: list[Row | BadRow]) -> tuple[list[Row], list[BadRow]]:
+    return [i for i in items if isinstance(i, Row)], [i for i in items if isinstance(i, BadRow)]
+
+
+def test_jsonl_rows_and_bad_rows_with_line_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    lines = [
+        json.dumps({"question_id": "000-1", "answer": "Neurons in layers.", "id": "a1"}),
+        "",  # blank: ignored, but still counts as a line
+        '{"question": "What is dropout?", "answer": "drop units"',  # malformed (line 3)
+        json.dumps({"question": "What is dropout?"}),  # no answer (4)
+        json.dumps({"question": "What is dropout?", "answer": "   "}),  # empty answer (5)
+        json.dumps({"answer": "orphan"}),  # no question (6)
+        json.dumps(["not", "an", "object"]),  # (7)
+        json.dumps({"question": "Q?", "answer": {"nested": 1}}),  # wrong type (8)
+        json.dumps({"question": "What is dropout?", "answer": "Randomly zeroes units.",
+                    "reference_answer": "Dropout zeroes activations.", "id": 7}),
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    data += b'{"question": "Q?", "answer": "caf\xe9"}\n'  # latin-1 byte (line 10)
+    data += json.dumps({"question_id": "000-2", "answer": "last"}).encode()  # no final newline
+    f.write_bytes(data)
+    rows, bad = _split(list(read_rows(f)))
+    assert [r.id for r in rows] == ["a1", "7", "11"]
+    assert rows[0].question_id == "000-1" and rows[0].question is None and rows[0].line == 1
+    assert rows[1].reference_answer == "Dropout zeroes activations."
+    assert rows[2].line == 11
+    got = {b.line: b.reason for b in bad}
+    assert set(got) == {3, 4, 5, 6, 7, 8, 10}
+    assert got[3].startswith("malformed JSON")
+    assert got[4] == "missing 'answer'"
+    assert got[5] == "empty answer"
+    assert "question_id" in got[6]
+    assert "JSON object" in got[7]
+    assert "must be a string" in got[8]
+    assert "UTF-8" in got[10]
+    assert all(b.file == str(f) for b in bad)
+    assert str(bad[0]) == f"{f}:3: {got[3]}"
+
+
+def test_duplicate_ids_are_bad_rows(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    f.write_text(
+        json.dumps({"id": "x", "question": "Q?", "answer": "one"}) + "\n"
+        + json.dumps({"id": "x", "question": "Q?", "answer": "two"}) + "\n"
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [r.answer for r in rows] == ["one"]
+    assert bad[0].line == 2 and "duplicate id 'x' (first at line 1)" in bad[0].reason
+
+
+def test_csv_multiline_fields_keep_the_starting_line(tmp_path: Path) -> None:
+    f = tmp_path / "a.csv"
+    raw = (
+        "\ufeffQuestion_ID,question,answer,reference_answer\r\n"
+        '000-1,,"first line\nsecond line",\r\n'  # record on lines 2-3
+        "000-2,,,\r\n"  # empty answer (4)
+        "000-3,,too,many,fields\r\n"  # (5)
+        "\r\n"
+        ',"What is dropout?","It drops units, randomly.","ref"\r\n'  # (7)
+    ).encode()
+    raw += b"000-4,,bad \xff byte,\r\n"  # (8)
+    raw += b"000-5,,fine,\r\n"  # (9)
+    f.write_bytes(raw)
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.line, r.question_id, r.question) for r in rows] == [
+        (2, "000-1", None), (7, None, "What is dropout?"), (9, "000-5", None)
+    ]
+    assert rows[0].answer == "first line\nsecond line"
+    assert rows[1].reference_answer == "ref" and rows[1].id == "7"
+    assert [(b.line, b.reason) for b in bad] == [
+        (4, "empty answer"),
+        (5, "expected 4 fields, got 5"),
+        (8, "undecodable bytes (not UTF-8) at column 12"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("question,reference_answer\nq,a\n", "no 'answer' column"),
+        ("id,answer\n1,a\n", "'question_id' or"),
+        ("", "empty file"),
+    ],
+)
+def test_unusable_csv_raises(tmp_path: Path, text: str, needle: str) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text(text)
+    with pytest.raises(BatchFileError) as exc:
+        list(read_rows(f))
+    assert needle in str(exc.value)
+
+
+def test_unknown_input_extension(tmp_path: Path) -> None:
+    f = tmp_path / "answers.txt"
+    f.write_text("x")
+    with pytest.raises(BatchFileError, match="unknown input format"):
+        list(read_rows(f))
+
+
+def test_markdown_headings_are_questions(tmp_path: Path) -> None:
+    f = tmp_path / "a.md"
+    f.write_text(
+        "# My interview answers\n"  # title: '#' with nothing under it, then '##'
+        "\n"
+        "## What is dropout?\n"  # line 3
+        "It randomly zeroes activations.\n"
+        "\n"
+        "```python\n"
+        "# not a heading: a comment in code\n"
+        "x = dropout(x)\n"
+        "```\n"
+        "### Details stay in the answer\n"
+        "More text.\n"
+        "## 000-17\n"  # line 12: an id as heading
+        "Answer by id.\n"
+        "## Empty one\n"  # line 14
+        "\n"
+        "# Explain batch norm #\n"  # line 16, closing hashes dropped
+        "Normalises activations per batch.\n"
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.line, r.question) for r in rows] == [
+        (3, "What is dropout?"), (12, "000-17"), (16, "Explain batch norm")
+    ]
+    assert "# not a heading" in rows[0].answer and "### Details" in rows[0].answer
+    assert [(b.line, b.reason) for b in bad] == [(14, "empty answer")]
+
+
+def test_markdown_undecodable_line_marks_its_question(tmp_path: Path) -> None:
+    f = tmp_path / "a.md"
+    f.write_bytes(b"## Q one?\nok \xfe here\n## Q two?\nfine\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert [r.question for r in rows] == ["Q two?"]
+    assert bad[0].line == 1 and "line 2" in bad[0].reason
+
+
+def _graded(i: int, **kw: object) -> GradedRow:
+    base: dict[str, object] = dict(
+        id=str(i), line=i, question_id=f"000-{i % 3}", question=f"Question {i % 3}?",
+        answer=f"answer {i}\nwith <b>markup</b> & \"quotes\" \x07 bell", score=(i * 3) % 11,
+        band="partial", flags=["too_short"], covered=["a point"], missed=["b | point", "c"],
+        citations=[CitationOut(passage_id=f"000-{i % 3}#0", source="000", quote="q <x>")],
+        follow_up="Why?", grader="offline", notice=None, matched_by="id",
+        match_similarity=1.0, reference="bank", topics=["training", f"t{i % 2}"],
+    )
+    base.update(kw)
+    return GradedRow.model_validate(base)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_writer_roundtrip_and_resume_append(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"out.{fmt}"
+    with RowWriter(out, fmt) as w:
+        for i in range(3):
+            w.write(_graded(i))
+    with RowWriter(out, fmt, append=True) as w:
+        w.write(_graded(3))
+    back = list(read_graded(out, fmt))
+    assert [g.id for g in back] == ["0", "1", "2", "3"]
+    assert back[1].answer == _graded(1).answer
+    assert back[1].missed == ["b | point", "c"] and back[1].topics == ["training", "t1"]
+    assert back[2].score == _graded(2).score
+    if fmt == "csv":
+        assert out.read_text().splitlines()[0] == ",".join(CSV_FIELDS)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_half_written_last_row_is_cut_on_resume(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"out.{fmt}"
+    with RowWriter(out, fmt) as w:
+        for i in range(2):
+            w.write(_graded(i))
+    whole = out.read_bytes()
+    with RowWriter(out, fmt, append=True) as w:
+        w.write(_graded(2))
+    # a crash in the middle of row 2, inside its multi-line answer
+    full = out.read_bytes()
+    out.write_bytes(full[: len(whole) + 25])
+    assert [g.id for g in read_graded(out, fmt, repair=True)] == ["0", "1"]
+    assert out.read_bytes() == whole
+    with RowWriter(out, fmt, append=True) as w:
+        w.write(_graded(2))
+    assert [g.id for g in read_graded(out, fmt)] == ["0", "1", "2"]
+
+
+def test_output_format_from_extension() -> None:
+    assert output_format(Path("r.HTML"), None) == "html"
+    assert output_format(Path("r.txt"), "md") == "md"
+    with pytest.raises(ValueError, match="--format"):
+        output_format(Path("r.txt"), None)
+    assert rows_path(Path("r.html"), "html") == Path("r.html.jsonl")
+    assert rows_path(Path("r.csv"), "csv") == Path("r.csv")
+
+
+def test_summary_weakest() -> None:
+    s = Summary()
+    for i in range(6):
+        s.add(_graded(i))
+    assert s.count == 6
+    assert s.mean == pytest.approx(sum((i * 3) % 11 for i in range(6)) / 6)
+    assert s.bands["partial"] == 6
+    # question 0: scores 0, 9 -> 4.5; question 1: 3, 1 -> 2.0; question 2: 6, 4 -> 5.0
+    assert [a.label.split(":")[0] for a in s.weakest_questions()] == ["000-1", "000-0", "000-2"]
+    assert s.weakest_topics(1)[0].label in {"t0", "t1"}
+
+
+def _rows_file(tmp_path: Path, n: int) -> Path:
+    f = tmp_path / "r.html.jsonl"
+    with RowWriter(f, "jsonl") as w:
+        for i in range(n):
+            w.write(_graded(i, notice="LLM <unavailable>" if i == 1 else None))
+    return f
+
+
+def test_html_report_is_well_formed_and_escaped(tmp_path: Path) -> None:
+    rows = _rows_file(tmp_path, 4)
+    out = tmp_path / "r.html"
+    write_html_report(rows, out, "answers <&>.md", skipped=2)
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<script" not in text and "http" not in text.replace("http-equiv", "")
+    # well-formed: parses as XML once the doctype is removed
+    root = ET.fromstring(text.split("\n", 1)[1])
+    assert root.tag == "html"
+    answers = [d for d in root.iter("div") if d.get("class") == "answer"]
+    assert len(answers) == 4
+    assert answers[0].text == 'answer 0\nwith <b>markup</b> & "quotes"  bell'
+    assert "2 rows skipped" in text
+    assert "LLM &lt;unavailable&gt;" in text
+
+
+def test_markdown_report(tmp_path: Path) -> None:
+    rows = _rows_file(tmp_path, 3)
+    out = tmp_path / "r.md"
+    write_markdown_report(rows, out, "answers.md")
+    text = out.read_text()
+    assert text.startswith("# Grading report: answers.md")
+    assert "3 answers graded" in text
+    assert text.count("\n### ") == 3
+    assert "| partial | 3 |" in text
+    assert "\\<b\\>markup\\</b\\>" in text  # markup in answers is shown, not rendered
+    assert "- b \\| point" in text

@@ -1,0 +1,142 @@
+"""SQLite history: saved before grading, updated after, migrations, stats, export, no secrets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from interviewer.history import (
+    SCHEMA_VERSION,
+    GradeUpdate,
+    History,
+    HistoryError,
+    NewAttempt,
+    sparkline,
+)
+from interviewer.scheduling import ReviewState, review
+
+
+def _attempt(h: History, qid: str, score: float | None, topics: list[str], day: int = 1) -> int:
+    aid = h.add_attempt(
+        NewAttempt(
+            question=f"What is {qid}?",
+            answer=f"answer to {qid}",
+            question_id=qid,
+            topics=topics,
+            submitted_at=datetime(2026, 1, day, tzinfo=UTC),
+        )
+    )
+    if score is not None:
+        h.record_grade(aid, GradeUpdate(score=score, band="good", grader="offline",
+                                        offline_grade={"score": score}))
+    return aid
+
+
+def test_attempt_saved_before_grading_then_updated(tmp_path: Path) -> None:
+    h = History(tmp_path / "h.sqlite3")
+    aid = _attempt(h, "000-1", None, ["cnn"])
+    row = h.attempt(aid)
+    assert row is not None and row["status"] == "pending" and row["answer"] == "answer to 000-1"
+    assert row["score"] is None
+    h.record_grade(aid, GradeUpdate(score=7.5, band="good", grader="offline",
+                                    offline_grade={"score": 7.5}, embedding_model="m"))
+    row = h.attempt(aid)
+    assert row is not None
+    assert row["status"] == "graded" and row["score"] == 7.5 and row["offline_grade"] == {"score": 7.5}
+    assert row["graded_at"] and row["embedding_model"] == "m"
+
+
+def test_answer_survives_grading_error_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    h = History(path)
+    aid = _attempt(h, "000-2", None, [])
+    h.record_error(aid, "grader exploded")
+    h.close()
+    row = History(path).attempt(aid)
+    assert row is not None and row["status"] == "error" and row["error"] == "grader exploded"
+    assert row["answer"] == "answer to 000-2"
+
+
+def test_migrations_versioned_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    History(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+    History(path).close()  # second open applies nothing and does not fail
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(HistoryError, match="newer"):
+        History(path)
+
+
+def test_stats_by_topic_weakest_and_trend(tmp_path: Path) -> None:
+    h = History(tmp_path / "h.sqlite3")
+    _attempt(h, "a", 2.0, ["cnn"], day=1)
+    _attempt(h, "a", 4.0, ["cnn"], day=2)
+    _attempt(h, "b", 9.0, ["rnn", "training"], day=2)
+    _attempt(h, "c", None, ["rnn"], day=3)  # ungraded: counted as attempt, not in averages
+    s = h.stats()
+    assert s.attempts == 4 and s.graded == 3
+    assert s.average == pytest.approx(5.0)
+    assert [t.topic for t in s.by_topic] == ["cnn", "rnn", "training"]
+    assert s.by_topic[0].average == pytest.approx(3.0)
+    assert s.weakest[0].question_id == "a" and s.weakest[0].attempts == 2
+    assert s.trend == [2.0, 4.0, 9.0]
+    assert [d[0] for d in s.daily] == ["2026-01-01", "2026-01-02"]
+
+
+def test_review_state_roundtrip_and_due_count(tmp_path: Path) -> None:
+    h = History(tmp_path / "h.sqlite3")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    st = review(ReviewState(question_id="q1"), 3.0, now)
+    h.save_review_state(st)
+    h.save_review_state(review(ReviewState(question_id="q2"), 9.0, now))
+    assert h.review_state("q1") == st
+    assert set(h.review_states()) == {"q1", "q2"}
+    assert h.stats(now=now + timedelta(hours=1)).due_now == 1
+    h.save_review_state(review(st, 8.0, now + timedelta(hours=1)))
+    assert h.review_state("q1").repetitions == 1  # type: ignore[union-attr]
+
+
+def test_export_csv_and_jsonl(tmp_path: Path) -> None:
+    h = History(tmp_path / "h.sqlite3")
+    _attempt(h, "a", 6.0, ["cnn"])
+    _attempt(h, "b", None, [])
+    n = h.export(tmp_path / "out.csv")
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert n == 2 and rows[0]["question_id"] == "a" and rows[0]["score"] == "6.0"
+    assert json.loads(rows[0]["topics"]) == ["cnn"]
+    h.export(tmp_path / "out.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [x["question_id"] for x in lines] == ["a", "b"]
+    assert lines[0]["offline_grade"] == {"score": 6.0}
+    with pytest.raises(HistoryError, match="csv"):
+        h.export(tmp_path / "out.xlsx")
+
+
+def test_no_api_key_in_schema_or_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-should-not-appear")
+    h = History(tmp_path / "h.sqlite3")
+    _attempt(h, "a", 5.0, [])
+    h.close()
+    raw = (tmp_path / "h.sqlite3").read_bytes()
+    wal = tmp_path / "h.sqlite3-wal"
+    if wal.exists():
+        raw += wal.read_bytes()
+    assert b"sk-secret" not in raw
+    assert "key" not in " ".join(
+        r[1] for r in sqlite3.connect(tmp_path / "h.sqlite3").execute("PRAGMA table_info(attempts)")
+    )
+
+
+def test_sparkline_scales() -> None:
+    assert sparkline([0, 10]) == "▁█"
+    assert len(sparkline(list(range(100)), width=10)) == 10

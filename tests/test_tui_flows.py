@@ -1,0 +1,276 @@
+"""Whole flows of the practice TUI, driven by Textual's Pilot, graded by the real grader."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import TextArea
+
+from interviewer.assessor import Assessor
+from interviewer.bank.loader import load_bank
+from interviewer.bank.models import Bank, Question
+from interviewer.config import Settings, load_settings
+from interviewer.embedding import Embedder
+from interviewer.grader import Grader
+from interviewer.history import History, utcnow
+from interviewer.scheduling import ReviewState
+from interviewer.tui.app import InterviewerApp, SessionConfig, build_deck
+from interviewer.tui.screens.practice import PracticeScreen
+from interviewer.tui.screens.report import ReportScreen
+from interviewer.tui.widgets.feedback import FeedbackCard
+from interviewer.tui.widgets.messages import ErrorMessage, InterviewerMessage, SystemMessage
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def bank() -> Bank:
+    return load_bank()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(offline=True)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> History:
+    h = History(tmp_path / "history.sqlite3")
+    yield h  # type: ignore[misc]
+    h.close()
+
+
+def real_factory(embedder: Embedder) -> Callable[[Settings, Bank], Assessor]:
+    return lambda settings, bank: Assessor(settings, Grader(embedder, bank=bank))
+
+
+def rich_questions(bank: Bank, n: int) -> list[Question]:
+    """Questions with several key points, so a one-point answer misses something."""
+    qs = [q for q in bank.deck() if len(q.key_points) >= 3]
+    assert len(qs) >= n
+    return qs[:n]
+
+
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 90) -> None:
+    loops = int(timeout / 0.05)
+    for _ in range(loops):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def practice(app: InterviewerApp) -> PracticeScreen:
+    screen = app.screen
+    assert isinstance(screen, PracticeScreen)
+    return screen
+
+
+async def type_answer(pilot: Pilot[Any], text: str) -> None:
+    editor = pilot.app.screen.query_one("#answer", TextArea)
+    editor.focus()
+    editor.insert(text)
+    await pilot.pause()
+
+
+def texts(screen: PracticeScreen, kind: type) -> list[str]:
+    return [str(w.render()) for w in screen.query(kind)]
+
+
+async def test_answer_grade_feedback_follow_up_next(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, SessionConfig(), deck=[q1, q2], history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = practice(app)
+        assert q1.question in " ".join(texts(screen, InterviewerMessage))
+        # Enter makes a new line inside the answer; it does not submit.
+        await type_answer(pilot, q1.key_points[0])
+        await pilot.press("enter")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.turn is not None
+                       and screen.turn.stage in ("follow_up", "discuss"))
+        turn = screen.turn
+        assert turn is not None and turn.grade is not None
+        cards = list(screen.query(FeedbackCard))
+        assert len(cards) == 1 and cards[0].grade == turn.grade
+        row = history.attempts()[0]
+        assert row["status"] == "graded" and row["answer"] == q1.key_points[0]
+        assert row["score"] == turn.grade.score and row["offline_grade"]["band"] == turn.grade.band
+        assert row["embedding_model"] and row["grader"] == "offline"
+        # The one covered point leaves others missed: the interviewer follows up on the first.
+        assert turn.grade.missed
+        assert turn.stage == "follow_up" and turn.follow_point == turn.grade.missed[0].point
+        await type_answer(pilot, turn.follow_point)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: turn.stage == "discuss")
+        follow = history.attempts()[1]
+        assert follow["kind"] == "follow_up" and follow["parent_id"] == row["id"]
+        graded_points = [p["point"] for p in follow["offline_grade"]["covered"]] + [
+            p["point"] for p in follow["offline_grade"]["missed"]
+        ]
+        assert graded_points == [turn.follow_point]  # graded against that point only
+        # Offline, a question about the feedback is answered with the reference passages.
+        await type_answer(pilot, "why is that point important?")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("reference says" in t for t in texts(screen, InterviewerMessage))
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q2.id
+        assert q2.question in " ".join(texts(screen, InterviewerMessage))
+        # the schedule learnt from the graded answer
+        assert history.review_state(q1.id) is not None
+
+
+async def test_submit_before_grader_ready_saves_then_grades(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    release = threading.Event()
+
+    def slow_factory(s: Settings, b: Bank) -> Assessor:
+        release.wait(30)
+        return real_factory(embedder)(s, b)
+
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history, backend_factory=slow_factory)
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        await type_answer(pilot, "It is about gradients.")
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        rows = history.attempts()
+        assert len(rows) == 1 and rows[0]["status"] == "pending"  # saved before grading
+        assert screen.status.busy and "loading the grader" in screen.status.message
+        assert "loading" in app.status_text()
+        release.set()
+        await wait_for(pilot, lambda: history.attempts()[0]["status"] == "graded")
+        await wait_for(pilot, lambda: not screen.status.busy)
+        assert "scored" in screen.status.message
+
+
+async def test_answer_saved_when_grading_raises(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    class BrokenGrader:
+        def grade(self, req: Any) -> Any:
+            raise RuntimeError("the grader fell over")
+
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=lambda s, b: Assessor(s, BrokenGrader()))
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        await type_answer(pilot, "My carefully written answer.")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(list(screen.query(ErrorMessage))))
+        row = history.attempts()[0]
+        assert row["answer"] == "My carefully written answer."
+        assert row["status"] == "error" and "fell over" in row["error"]
+        shown = " ".join(texts(screen, ErrorMessage))
+        assert "Grading failed" in shown and "saved" in shown
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q2.id
+
+
+async def test_hint_is_recorded_and_reference_shown(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        await pilot.press("ctrl+t")
+        await pilot.press("ctrl+t")
+        hints = [t for t in texts(screen, SystemMessage) if t.startswith("hint")]
+        assert hints == [f"hint 1/{len(q.key_points)}: {q.key_points[0]}",
+                         f"hint 2/{len(q.key_points)}: {q.key_points[1]}"]
+        await pilot.press("ctrl+r")
+        await type_answer(pilot, "An answer after two hints.")
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        row = history.attempts()[0]
+        assert row["hints_used"] == 2 and row["reference_shown"] is True
+
+
+async def test_mock_interview_to_report(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    q1, q2, q3 = rich_questions(bank, 3)
+    ticks = iter(range(0, 10_000, 7))  # every clock read advances 7 s
+    app = InterviewerApp(settings, bank, SessionConfig(mode="mock"), deck=[q1, q2, q3],
+                         history=history, backend_factory=real_factory(embedder),
+                         clock=lambda: float(next(ticks)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = practice(app)
+        await pilot.press("ctrl+t")  # no hints in a mock interview
+        assert not [t for t in texts(screen, SystemMessage) if t.startswith("hint")]
+        await type_answer(pilot, q1.key_points[0])
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q2.id  # no waiting
+        assert not list(screen.query(FeedbackCard))  # no feedback during the interview
+        await type_answer(pilot, " ".join(q2.key_points))
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("ctrl+k")  # skip the third
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), timeout=120)
+        report = app.screen.report  # type: ignore[attr-defined]
+        assert [r.question_id for r in report.rows] == [q1.id, q2.id, q3.id]
+        assert [r.status for r in report.rows] == ["graded", "graded", "skipped"]
+        assert all(r.seconds > 0 for r in report.rows)
+        s1, s2 = report.rows[0].score, report.rows[1].score
+        assert s1 is not None and s2 is not None
+        assert s2 > s1  # all key points beat one key point
+        assert report.weakest_topics and report.review
+        assert report.average == pytest.approx(round((s1 + s2 + 0.0) / 3, 2))
+        graded = [r for r in history.attempts() if r["status"] == "graded"]
+        assert len(graded) == 2 and all(r["mode"] == "mock" for r in graded)
+
+
+async def test_review_mode_asks_due_questions_first(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    qs = bank.deck(source="000")[:4]
+    now = utcnow()
+    history.save_review_state(ReviewState(question_id=qs[0].id, due_at=now - timedelta(days=1)))
+    history.save_review_state(ReviewState(question_id=qs[1].id, due_at=now - timedelta(days=3)))
+    history.save_review_state(ReviewState(question_id=qs[2].id, due_at=now + timedelta(days=3)))
+    config = SessionConfig(mode="review", source="000", seed=3)
+    deck, _ = build_deck(bank, config, history)
+    ids = [q.id for q in deck]
+    assert ids[:2] == [qs[1].id, qs[0].id] and qs[2].id not in ids
+    app = InterviewerApp(settings, bank, config, history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        assert screen.turn is not None and screen.turn.question.id == qs[1].id
+        await type_answer(pilot, "I don't know.")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: history.attempts()[0]["status"] == "graded")
+        await wait_for(pilot, lambda: (history.review_state(qs[1].id) or
+                                       ReviewState(question_id="x")).last_score is not None)
+        state = history.review_state(qs[1].id)
+        assert state is not None and state.due_at is not None
+        assert state.due_at - utcnow() < timedelta(hours=1)  # a poor answer comes back soon
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == qs[0].id
+
+
+def test_review_deck_empty_says_when_next_due(bank: Bank, history: History) -> None:
+    now = utcnow()
+    for q in bank.deck(source="003"):
+        history.save_review_state(ReviewState(question_id=q.id, due_at=now + timedelta(days=2)))
+    deck, message = build_deck(bank, SessionConfig(mode="review", source="003"), history)
+    assert deck == [] and message is not None and "next due" in message
