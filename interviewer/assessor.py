@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from interviewer.config import Settings
 from interviewer.grading.models import Assessment, Band, Citation, Flag, Grade, Reference
-from interviewer.grading.rubric import NumberedPassage, band_for, blend, number_passages, scrub
+from interviewer.grading.rubric import (
+    NumberedPassage,
+    band_for,
+    blend,
+    number_passages,
+    redact_url,
+    scrub,
+)
 
 if TYPE_CHECKING:
     from interviewer.llm import LlmGrader
@@ -29,6 +36,7 @@ SKIP_LLM_FLAGS = frozenset({Flag.empty, Flag.idk})
 ENDPOINT_FAILURE_LIMIT = 3
 # How many related passages (from the index, other questions) to add after the own ones.
 RELATED_K = 3
+RELATED_MIN_SIM = 0.45
 # Offline grades are computed in chunks of this size (one embedding batch) before the LLM calls.
 CHUNK = 64
 
@@ -91,7 +99,7 @@ class Assessor:
                     f"LLM rubric off ({type(exc).__name__}: {_safe(exc, s)}): offline only.",
                 )
         self._llm = llm
-        where = s.openai_base_url or "api.openai.com"
+        where = redact_url(s.openai_base_url) if s.openai_base_url else "api.openai.com"
         return True, f"LLM rubric on: {llm.model} at {where}, blended with the offline grade."
 
     @property
@@ -158,6 +166,7 @@ class Assessor:
                         text=h.passage.text,
                     )
                     for h in hits
+                    if 1.0 - float(h.distance) >= RELATED_MIN_SIM  # cosine distance
                 ]
             except Exception as exc:  # the index is an extra: grading goes on without it
                 log.info("related passages unavailable: %s", type(exc).__name__)
@@ -195,7 +204,7 @@ class Assessor:
                 offline, f"LLM rubric unavailable ({exc.message}): showing the offline grade."
             )
         except Exception as exc:  # never a crash, never a lost answer
-            log.warning("LLM rubric failed: %s", type(exc).__name__)
+            log.info("LLM rubric failed: %s", type(exc).__name__)
             return _offline_assessment(
                 offline,
                 f"LLM rubric failed ({type(exc).__name__}: {_safe(exc, self.settings)}): "
@@ -273,7 +282,7 @@ class Assessor:
             self._record(exc.kind, exc.message)
             return self._offline_reply(assessment, f"LLM unavailable ({exc.message})."), []
         except Exception as exc:
-            log.warning("LLM chat failed: %s", type(exc).__name__)
+            log.info("LLM chat failed: %s", type(exc).__name__)
             return self._offline_reply(assessment, f"LLM chat failed ({type(exc).__name__})."), []
         self._record(None)
         return reply, citations

@@ -117,7 +117,7 @@ class Embedder:
             uniq = list(todo)
             model = self.load()
             with self._lock:
-                out: list[dict[str, Any]] = model.encode(
+                out: list[dict[str, Any]] = model.encode(  # type: ignore[assignment]
                     uniq,
                     batch_size=batch_size,
                     output_value=None,

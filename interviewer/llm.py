@@ -36,6 +36,7 @@ from interviewer.grading.rubric import (
     build_rubric_messages,
     parse_chat,
     parse_rubric,
+    redact_url,
     scrub,
     strict_schema,
     to_llm_grade,
@@ -92,6 +93,17 @@ def add_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
 
 
+def _server_message(exc: openai.APIStatusError) -> str:
+    """The error message a server put in its body, if any (OpenAI style or plain)."""
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        msg = err.get("message") if isinstance(err, dict) else err
+        if msg:
+            return str(msg)
+    return exc.message
+
+
 class _Rejected(Exception):
     """The server refused the request shape (400/422): try a simpler response format."""
 
@@ -127,10 +139,12 @@ class LlmClient:
             max_retries=0,
         )
         self._mode = 0
+        self._seed = True
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the key
-        return f"LlmClient(model={self.model!r}, base_url={self.base_url!r})"
+        url = redact_url(self.base_url) if self.base_url else None
+        return f"LlmClient(model={self.model!r}, base_url={url!r})"
 
     def scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
@@ -161,7 +175,7 @@ class LlmClient:
                 last = LlmError("timeout", f"the LLM did not answer within {self.timeout:g} s")
             except openai.APIConnectionError as exc:
                 last_exc = exc
-                where = self.base_url or "the OpenAI API"
+                where = redact_url(self.base_url) if self.base_url else "the OpenAI API"
                 last = LlmError("connection", f"cannot reach the LLM endpoint at {where}")
             except openai.RateLimitError as exc:
                 last_exc = exc
@@ -172,7 +186,7 @@ class LlmClient:
                     last_exc = exc
                     last = LlmError("server", f"the LLM endpoint failed with HTTP {status}")
                 elif status in (400, 422):
-                    raise _Rejected(status, self.scrub(str(exc))[:300]) from None
+                    raise _Rejected(status, self.scrub(_server_message(exc))[:200]) from None
                 elif status in (401, 403):
                     raise LlmError(
                         "auth", f"the LLM endpoint refused the API key (HTTP {status})"
@@ -186,24 +200,28 @@ class LlmClient:
                     raise LlmError("client", f"the LLM endpoint answered HTTP {status}") from None
             except openai.OpenAIError as exc:
                 raise LlmError("client", self.scrub(f"LLM client error: {exc}")[:300]) from None
+            except ValueError:  # a 200 that is not JSON: a proxy page, a wrong base URL
+                raise LlmError(
+                    "not_found",
+                    "the endpoint's reply is not a chat completion "
+                    "(check OPENAI_BASE_URL: it usually ends in /v1)",
+                ) from None
             log.info(
                 "LLM call failed (%s), attempt %d of %d", last.kind, attempt + 1, self.retries + 1
             )
         assert last is not None
-        raise LlmError(last.kind, last.message + f" (after {self.retries + 1} attempts)")
+        raise LlmError(last.kind, f"{last.message}, after {self.retries + 1} attempts")
 
     def complete(
         self, messages: list[Message], schema_name: str, schema: dict[str, Any]
     ) -> Completion:
         """One completion in the best response format the server accepts."""
         mode = self._mode
+        seed = self._seed
         while True:
-            kwargs: dict[str, Any] = {
-                "model": self.model,
-                "messages": messages,
-                "temperature": 0,
-                "seed": SEED,
-            }
+            kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
+            if seed:
+                kwargs["seed"] = SEED
             if MODES[mode] == "json_schema":
                 kwargs["response_format"] = {
                     "type": "json_schema",
@@ -223,11 +241,15 @@ class LlmClient:
                     )
                     mode += 1
                     continue
+                if seed:  # a server that knows no seed: temperature 0 alone
+                    seed = False
+                    continue
                 raise LlmError(
-                    "client", f"the LLM endpoint rejected the request (HTTP {exc.status})"
+                    "client", f"the LLM endpoint rejected the request (HTTP {exc.status}: {exc})"
                 ) from None
             with self._lock:
                 self._mode = max(self._mode, mode)
+                self._seed = self._seed and seed
             choices = getattr(resp, "choices", None) or []
             text = ""
             if choices and choices[0].message is not None:

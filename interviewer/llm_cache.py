@@ -79,7 +79,7 @@ class LlmCache:
                     ).fetchone()
                 finally:
                     conn.close()
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 return None
         if row is None:
             return None
@@ -102,7 +102,7 @@ class LlmCache:
                     conn.commit()
                 finally:
                     conn.close()
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 pass  # a read-only or locked cache only costs a repeated call
 
     def __len__(self) -> int:
@@ -113,5 +113,5 @@ class LlmCache:
                     return int(conn.execute("SELECT COUNT(*) FROM llm_grades").fetchone()[0])
                 finally:
                     conn.close()
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 return 0

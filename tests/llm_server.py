@@ -110,7 +110,9 @@ class FakeLLMServer:
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = None
-                rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, raw, body)
+                rec = Recorded(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, raw, body
+                )
                 reply = server._next(rec)
                 if reply.delay and server._stop.wait(reply.delay):
                     return

@@ -160,7 +160,9 @@ def test_good_rubric_is_blended_cited_and_recorded(
     assert f"{FENCE_OPEN}\n{ANSWER}\n{FENCE_CLOSE}" in user["content"]
     # passages numbered with their sources, the question's own first
     i1 = user["content"].index(f"[1] (source 000, reference answer to this question, id {OWN.id})")
-    i2 = user["content"].index(f"[2] (source 001, related passage, question 001-9, id {RELATED.id})")
+    i2 = user["content"].index(
+        f"[2] (source 001, related passage, question 001-9, id {RELATED.id})"
+    )
     assert i1 < i2
     assert OWN.text in user["content"] and RELATED.text in user["content"]
     assert QUESTION in user["content"]
@@ -547,3 +549,86 @@ def test_real_offline_grader_with_the_llm(
     assert a.grader == "llm" and len(a.citations) == 1
     assert a.offline.score >= 0
     assert "[1] (reference answer to this question, id row)" in server.requests[0].text
+
+
+def test_a_server_that_rejects_seed_gets_temperature_0_alone(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.queue(
+        error_reply(400, "no json_schema"),
+        error_reply(400, "no json mode"),
+        error_reply(400, "unknown field: seed"),
+        chat_reply(json.dumps(rubric(6.0))),
+    )
+    assessor, _ = make(settings_for(server, monkeypatch))
+    assert assessor.assess(req()).grader == "llm"
+    last = server.requests[-1].body
+    assert "seed" not in last and last["temperature"] == 0
+    assert "seed" in server.requests[-2].body
+
+
+def test_a_request_rejected_in_every_form_falls_back_with_the_servers_reason(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.default = error_reply(400, "model 'fake-model' does not exist")
+    assessor, _ = make(settings_for(server, monkeypatch))
+    a = assessor.assess(req())
+    assert a.grader == "offline"
+    assert a.notice is not None and "HTTP 400" in a.notice and "does not exist" in a.notice
+    assert len(server.requests) == 4  # json_schema, json_object, plain, plain without seed
+
+
+class FakeStore:
+    """The Store's search interface, recording what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, str | None]] = []
+
+    def search(self, text: str, k: int = 5, exclude_question_id: str | None = None) -> list[Any]:
+        from interviewer.bank.models import Hit, Passage
+
+        self.calls.append((text, k, exclude_question_id))
+        near = Passage(id="002-3#1", question_id="002-3", source="002", text="Near passage text.")
+        far = Passage(id="003-1#0", question_id="003-1", source="003", text="Far passage text.")
+        return [Hit(passage=near, distance=0.3), Hit(passage=far, distance=0.95)]
+
+
+def test_related_passages_from_the_index_follow_the_own_ones(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.queue(chat_reply(rubric(6.0)))
+    own_only = offline_grade().model_copy(update={"references": [OWN]})
+    assessor, grader = make(settings_for(server, monkeypatch), grade=own_only)
+    store = FakeStore()
+    grader.store = store  # type: ignore[assignment]
+
+    assert assessor.assess(req()).grader == "llm"
+
+    ((text, _, excluded),) = store.calls
+    assert excluded == "000-5" and QUESTION in text and ANSWER in text
+    user = server.requests[0].messages[-1]["content"]
+    assert user.index("[1] (source 000, reference answer") < user.index(
+        "[2] (source 002, related passage, question 002-3, id 002-3#1)\nNear passage text."
+    )
+    assert "Far passage text." not in user and "[3]" not in user
+
+
+def test_a_broken_cache_costs_calls_not_grades(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.default = chat_reply(rubric(7.0))
+    settings = settings_for(server, monkeypatch)
+    settings.llm_cache_db.mkdir(parents=True)  # a directory where the database should be
+    assessor, _ = make(settings)
+    assert [assessor.assess(req()).grader for _ in range(2)] == ["llm", "llm"]
+    assert len(server.requests) == 2
+
+
+def test_a_200_that_is_not_a_chat_completion_falls_back(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.default = Reply(status=200, body="<html>proxy login page</html>")
+    assessor, _ = make(settings_for(server, monkeypatch))
+    a = assessor.assess(req())
+    assert a.grader == "offline" and a.notice is not None and "offline grade" in a.notice
+    assert "OPENAI_BASE_URL" in a.notice

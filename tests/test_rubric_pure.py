@@ -10,12 +10,12 @@ import pytest
 
 from interviewer.grading.models import HARD_FLAGS, Band, Flag, Grade, LlmGrade, Reference
 from interviewer.grading.rubric import (
+    BAND_RANK,
     CRITERIA,
     DISAGREEMENT_MARGIN,
     FENCE_CLOSE,
     FENCE_OPEN,
     LLM_WEIGHT,
-    BAND_RANK,
     RubricCitation,
     RubricOutput,
     RubricParseError,
@@ -83,7 +83,10 @@ def llm(overall: float, dropped: int = 0) -> LlmGrade:
 
 
 def test_normalise_folds_case_space_quotes_and_dashes() -> None:
-    assert normalise("  Co\u2011Adapting \u2014\n\t \u201cThinned\u201d  ") == 'co-adapting - "thinned"'
+    assert (
+        normalise("  Co\u2011Adapting \u2014\n\t \u201cThinned\u201d  ")
+        == 'co-adapting - "thinned"'
+    )
     assert normalise("it\u2019s") == normalise("IT'S")
 
 
@@ -91,7 +94,7 @@ def test_verbatim_and_normalised_quotes_are_kept() -> None:
     ps = passages()
     cits = [
         RubricCitation(passage=1, quote="Sets a fraction of the ACTIVATIONS\n to zero"),
-        RubricCitation(passage=1, quote='stops neurons from co-adapting - it acts like'),
+        RubricCitation(passage=1, quote="stops neurons from co-adapting - it acts like"),
         RubricCitation(passage=1, quote='an ensemble of "thinned" networks'),
         RubricCitation(passage=2, quote="\u201c...zero mean and unit variance\u201d"),
     ]
@@ -330,6 +333,13 @@ def test_scrub_removes_the_key_and_key_shaped_strings() -> None:
     assert key not in out and "abc.def" not in out and "sk-proj" not in out
 
 
+def test_urls_shown_to_users_lose_their_credentials() -> None:
+    from interviewer.grading.rubric import redact_url
+
+    assert redact_url("http://me:pw@host:8000/v1") == "http://host:8000/v1"
+    assert redact_url("http://localhost:11434/v1") == "http://localhost:11434/v1"
+
+
 def test_cache_key_changes_with_every_input() -> None:
     base = ("m", "rubric-v1", "Q?", "A.", [("p1", "000", "text")])
     k = cache_key(*base)
@@ -343,3 +353,17 @@ def test_cache_key_changes_with_every_input() -> None:
         (*base[:4], [("p1", "000", "text"), ("p2", "001", "t")]),
     ]
     assert len({cache_key(*v) for v in variants} | {k}) == len(variants) + 1
+
+
+def test_huge_answers_and_passages_are_clipped_and_quotes_checked_against_what_was_sent() -> None:
+    from interviewer.grading.rubric import MAX_ANSWER_CHARS, MAX_PASSAGE_CHARS
+
+    tail = " the hidden tail sentence"
+    big = Reference(id="b", question_id="q", text="word " * MAX_PASSAGE_CHARS + tail)
+    (p,) = number_passages([big])
+    assert len(p.text) <= MAX_PASSAGE_CHARS + 10 and tail not in p.text
+    kept, dropped = verify_citations([RubricCitation(passage=1, quote=tail)], [p])
+    assert kept == [] and dropped == 1
+    answer = "x" * (MAX_ANSWER_CHARS * 3)
+    user = build_rubric_messages(load_prompt("rubric"), "Q?", answer, [p])[1]["content"]
+    assert len(user) < MAX_ANSWER_CHARS + MAX_PASSAGE_CHARS + 2000

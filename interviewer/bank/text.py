@@ -6,9 +6,7 @@ import re
 
 # Words a question line starts with when it does not end with "?".
 QUESTION_STARTERS = frozenset(
-    """what how why when where which who whom whose explain describe define difference
-    differences different compare contrast discuss can could do does did is are was were
-    should would will list name give walk tell outline""".split()
+    ["what", "how", "why", "when", "where", "which", "who", "whom", "whose", "explain", "describe", "define", "difference", "differences", "different", "compare", "contrast", "discuss", "can", "could", "do", "does", "did", "is", "are", "was", "were", "should", "would", "will", "list", "name", "give", "walk", "tell", "outline"]
 )
 # Bare question lines without "?" must start with one of these (the issue's rule).
 BARE_STARTERS = frozenset({"explain", "describe"})

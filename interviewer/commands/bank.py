@@ -152,9 +152,8 @@ def index(
     """Build or update the passage index (only changed passages are embedded)."""
     settings = settings_from(ctx, chroma_url=chroma_url)
     bank = load_bank_or_fail(settings)
-    from interviewer.store import Store, StoreError
-
     from interviewer.embedding import get_embedder
+    from interviewer.store import Store, StoreError
 
     store = Store(settings, get_embedder(settings.embedding_model))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -199,7 +198,7 @@ def corpus_check(
             "sources": [s.model_dump() for s in bank.sources],
             "questions": len(bank.questions),
             "thin": [{"id": q.id, "question": q.question} for q in thin],
-            "duplicates": [{"a": a, "b": b, "similarity": round(s, 3)} for a, b, s in dups],
+            "duplicates": [{"a": a, "b": b, "similarity": round(sim, 3)} for a, b, sim in dups],
             "warnings": [w.model_dump() for w in bank.warnings],
         }, ensure_ascii=False, indent=2))
         return
@@ -211,8 +210,8 @@ def corpus_check(
         console.print(f"  {q.id}  {q.question}")
     console.print(f"\n[bold]duplicates across sources[/] ({len(dups)})")
     by_id = {q.id: q for q in bank.questions}
-    for a, b, s in dups:
-        console.print(f"  {a} ~ {b}  {s:.2f}  {by_id[a].question} | {by_id[b].question}")
+    for a, b, sim in dups:
+        console.print(f"  {a} ~ {b}  {sim:.2f}  {by_id[a].question} | {by_id[b].question}")
     console.print(f"\n[bold]parse warnings[/] ({len(bank.warnings)})")
     for w in bank.warnings:
         console.print(f"  {w.source}:{w.line}: {w.message}", highlight=False)

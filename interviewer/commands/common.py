@@ -38,7 +38,7 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
 
 def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:
     """Print a clear error (and a way out) and exit: never a traceback for user mistakes."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if hint:
-        err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+        err_console.print(f"[dim]hint:[/] {hint}", highlight=False, soft_wrap=True)
     sys.exit(code)

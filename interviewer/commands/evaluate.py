@@ -192,13 +192,13 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Refit the offline grader's calibration; report figures cross-validated by question."""
-        from interviewer.grading.calibration import FEATURES
+        from interviewer.grading.calibration import FEATURES, neutral
 
         rows = read_dataset(dataset)
         if len({r.group for r in rows}) < folds:
             fail(f"{dataset}: cross-validation needs at least {folds} distinct questions", 2)
         settings = settings_from(ctx)
-        grader = _grader(rows, settings.embedding_model)
+        grader = _grader(rows, settings.embedding_model, neutral())
         grades = grade_rows(rows, grader, progress=not as_json)
         report = calibrate(rows, grades, folds, dataset.name)
         cal = report.pop("calibration")
@@ -224,7 +224,7 @@ def register(app: typer.Typer) -> None:
         assert isinstance(single, dict)
         console.print(
             "single-feature Pearson: "
-            + ", ".join(f"{k} {single[k]:.3f}" for k in (*FEATURES, *single) if k in single)
+            + ", ".join(f"{k} {single[k]:.3f}" for k in dict.fromkeys((*FEATURES, *single)) if k in single)
         )
 
 

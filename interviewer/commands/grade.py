@@ -344,7 +344,8 @@ def grade_command(
     assessor = Assessor(settings, grader)
     llm_on, why = assessor.llm_status
     if llm and not llm_on:
-        fail(f"--llm: {why}", 2, "set OPENAI_API_KEY (and OPENAI_BASE_URL), or drop --llm")
+        hint = "set OPENAI_API_KEY and/or OPENAI_BASE_URL" if "OPENAI_" in why else None
+        fail(f"--llm: {why}", 2, f"{hint}, or drop --llm" if hint else "drop --llm")
     if not llm_on and llm is None:
         err_console.print(f"[dim]{why}[/]", highlight=False)
     matcher = QuestionMatcher(bank.questions, embedder,

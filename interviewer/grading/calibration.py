@@ -2,8 +2,9 @@
 
 score = 10 * sigmoid(intercept + sum_i weight_i * feature_i)
 
-Four scale-free features, fitted by regularised least squares on the dev set's human grades
-(score / max_score). Few parameters on purpose: the model must carry over to questions and
+Three scale-free features, fitted by regularised least squares on the dev set's human grades
+(score / max_score), weights constrained to be non-negative (more similarity never lowers a
+grade) and shrunk towards zero (l2=3) so that no single feature dominates. Few parameters on purpose: the model must carry over to questions and
 fields it was not fitted on. Pure: fitting takes arrays and returns a Calibration; reading and
 writing the JSON is the caller's job.
 """
@@ -14,11 +15,22 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from interviewer.grading.models import Band
 
-FEATURES: tuple[str, ...] = ("cos", "align_recall", "lex_recall", "novelty")
+# content_recall: soft token alignment (BERTScore-style recall over the reference's content
+#   words): how much of the reference the answer expresses, in any words.
+# lex_recall: share of the reference's content-word stems the answer uses.
+# novelty: how much closer the answer's tokens are to the reference than to the question:
+#   restating the question earns nothing.
+# Plain cosine is measured and reported but left out: it rates a fluent misconception on the
+# right topic as highly as a correct answer, and the fit gave it no weight.
+FEATURES: tuple[str, ...] = ("content_recall", "lex_recall", "novelty")
+# Everything offline.grade computes that a calibration may weigh.
+KNOWN_FEATURES: frozenset[str] = frozenset(
+    {"cos", "align_recall", "content_recall", "align_precision", "lex_recall", "novelty"}
+)
 
 
 class BandCuts(BaseModel):
@@ -43,8 +55,7 @@ class BandCuts(BaseModel):
 
 class Calibration(BaseModel):
     version: str
-    features: list[str] = Field(default_factory=lambda: list(FEATURES))
-    weights: dict[str, float]
+    weights: dict[str, float] = Field(description="feature name -> weight on the raw feature")
     intercept: float
     bands: BandCuts = Field(default_factory=BandCuts)
     covered_threshold: float = Field(
@@ -55,8 +66,22 @@ class Calibration(BaseModel):
     )
     fitted_on: dict[str, object] = Field(default_factory=dict)
 
+    @field_validator("weights")
+    @classmethod
+    def _known(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - KNOWN_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; known: {sorted(KNOWN_FEATURES)}")
+        if not v:
+            raise ValueError("no weights")
+        return v
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.weights)
+
     def raw(self, features: dict[str, float]) -> float:
-        return self.intercept + sum(self.weights[k] * features.get(k, 0.0) for k in self.features)
+        return self.intercept + sum(w * features[k] for k, w in self.weights.items())
 
     def score(self, features: dict[str, float]) -> float:
         """Calibrated 0-10 score, not yet capped by flags."""
@@ -72,7 +97,7 @@ def fit(
     x: np.ndarray,
     y01: np.ndarray,
     features: Sequence[str] = FEATURES,
-    l2: float = 0.01,
+    l2: float = 3.0,
     version: str = "dev",
 ) -> Calibration:
     """Fit sigmoid(b + w.x) to targets in [0, 1] by ridge-penalised least squares.
@@ -91,15 +116,21 @@ def fit(
         pred = _sigmoid(xs @ w[1:] + w[0])
         return np.concatenate([pred - y01, math.sqrt(l2) * w[1:]])
 
-    sol = least_squares(residuals, np.zeros(x.shape[1] + 1)).x
+    k = x.shape[1]
+    lower = np.r_[-np.inf, np.zeros(k)]
+    sol = least_squares(residuals, np.r_[0.0, np.full(k, 0.1)], bounds=(lower, np.inf)).x
     weights = sol[1:] / sd
     intercept = float(sol[0] - (mu * weights).sum())
     return Calibration(
         version=version,
-        features=list(features),
         weights={k: float(w) for k, w in zip(features, weights, strict=True)},
         intercept=intercept,
     )
+
+
+def neutral() -> Calibration:
+    """A placeholder for computing features before any fit (the score it gives means nothing)."""
+    return Calibration(version="unfitted", weights={k: 0.0 for k in FEATURES}, intercept=0.0)
 
 
 def predict(cal: Calibration, x: np.ndarray) -> np.ndarray:

@@ -93,6 +93,7 @@ class ReferenceFeatures:
 
     cos: float
     align_recall: float
+    content_recall: float
     align_precision: float
     lex_recall: float
     lex_precision: float
@@ -202,6 +203,7 @@ def reference_features(
     return ReferenceFeatures(
         cos=cosine(answer.vector, reference.vector),
         align_recall=rec,
+        content_recall=content_recall(answer, reference),
         align_precision=prec,
         lex_recall=lr,
         lex_precision=lp,

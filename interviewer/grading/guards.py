@@ -36,7 +36,7 @@ CAPS: dict[Flag, float] = {
 
 TOO_SHORT_WORDS = 3
 SALAD_MAX_FUNCTION_RATIO = 0.12
-SALAD_MIN_WORDS = 8
+SALAD_MIN_WORDS = 12  # shorter term lists are often fair answers ("push, pop, peek")
 PARROT_MAX_NEW_TERMS = 0.34
 PARROT_MIN_QUESTION_COS = 0.75
 OTHER_MARGIN = 0.20
@@ -121,6 +121,8 @@ def detect_keyword_salad(g: GuardInput) -> bool:
     ws = words(g.answer)
     if len(ws) < SALAD_MIN_WORDS or function_word_ratio(g.answer) > SALAD_MAX_FUNCTION_RATIO:
         return False
+    if function_word_ratio(g.reference) < 0.2:  # a terse reference invites a terse answer
+        return False
     a = set(content_terms(g.answer))
     known = set(content_terms(g.reference)) | set(content_terms(g.question))
     # The terms come from the topic (otherwise it is a list about something else: off_topic).
@@ -136,6 +138,8 @@ def detect_other_question(g: GuardInput) -> bool:
 
 
 def detect_off_topic(g: GuardInput) -> bool:
+    if len(words(g.answer)) < 4:  # a cosine of two or three words says little
+        return False
     return g.cos_reference < OFF_TOPIC_MAX_COS and g.cos_question < OFF_TOPIC_MAX_COS + 0.1
 
 

@@ -88,6 +88,7 @@ def grade(
     base = {
         "cos": own_f.cos,
         "align_recall": own_f.align_recall,
+        "content_recall": own_f.content_recall,
         "align_precision": own_f.align_precision,
         "lex_recall": own_f.lex_recall,
         "novelty": own_f.align_precision - q_f.align_precision,
@@ -98,6 +99,7 @@ def grade(
         rel_vals = {
             "cos": rf.cos,
             "align_recall": rf.align_recall,
+            "content_recall": rf.content_recall,
             "align_precision": rf.align_precision,
             "lex_recall": rf.lex_recall,
             "novelty": rf.align_precision - q_f.align_precision,

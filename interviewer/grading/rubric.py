@@ -44,6 +44,9 @@ LLM_WEIGHT = 0.6
 DISAGREEMENT_MARGIN = 3.0
 # At most this many passages go into a prompt (own passages are never crowded out by related ones).
 MAX_PASSAGES = 8
+# Bounds on what one prompt carries: a pasted essay or a huge passage cannot blow the context.
+MAX_ANSWER_CHARS = 6000
+MAX_PASSAGE_CHARS = 3000
 # Quotes shorter than this (after normalisation) prove nothing and are dropped.
 MIN_QUOTE_CHARS = 8
 
@@ -173,10 +176,14 @@ def number_passages(
                     source=ref.source,
                     question_id=ref.question_id,
                     own=is_own,
-                    text=ref.text.strip(),
+                    text=_clip(ref.text.strip(), MAX_PASSAGE_CHARS),
                 )
             )
     return out
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + " [...]"
 
 
 def neutralise_fences(text: str) -> str:
@@ -210,7 +217,7 @@ def build_rubric_messages(
 ) -> list[dict[str, str]]:
     return template.render(
         question=neutralise_fences(question.strip()),
-        answer=fence(answer),
+        answer=fence(_clip(answer, MAX_ANSWER_CHARS)),
         passages=format_passages(passages),
         schema=schema_text(RubricOutput),
     )
@@ -449,6 +456,11 @@ def scrub(text: str, secrets: Sequence[str] = ()) -> str:
         if s and len(s) >= 4:
             text = text.replace(s, "***")
     return _KEYLIKE.sub("***", text)
+
+
+def redact_url(url: str) -> str:
+    """A URL fit to show: any user:password@ part removed."""
+    return re.sub(r"(?<=://)[^/@\s]*@", "", url)
 
 
 # --- the final score -----------------------------------------------------------------------

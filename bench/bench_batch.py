@@ -1,0 +1,97 @@
+"""Batch grading speed: `interviewer grade` on 1,000 answers vs a bare SentenceTransformer.encode.
+
+Both run in this process, on the same 1,000 answers (the dev set's answers, made unique so no
+cache helps), after a warm-up. The grading figure is the whole command run in-process: read the
+file, match questions, grade offline (batched), write the JSONL, print the summary; the model
+load and the index build are done before the clock starts. Goal: grading within 2x of the bare
+encode.
+
+    python bench/bench_batch.py [--n 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+DEV = Path(__file__).resolve().parents[1] / "datasets" / "dl-interview-dev.csv"
+SHARED_DEV = Path("/work/shared/datasets/dl-interview-dev.csv")
+
+
+def answers(n: int) -> list[dict[str, str]]:
+    path = DEV if DEV.exists() else SHARED_DEV
+    with path.open(newline="", encoding="utf-8") as fh:
+        dev = list(csv.DictReader(fh))
+    rows = []
+    for i in range(n):
+        d = dev[i % len(dev)]
+        # a different tail per copy: every answer is a new text for every cache
+        rows.append({"id": str(i), "question_id": d["question_id"],
+                     "answer": f"{d['answer']} (Answer {i}.)"})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=2, help="bare-encode runs (median taken)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    os.environ["INTERVIEWER_DATA_DIR"] = str(tmp / "data")
+    os.environ["INTERVIEWER_CONFIG_FILE"] = str(tmp / "config.toml")
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "INTERVIEWER_CHROMA_URL"):
+        os.environ.pop(var, None)
+
+    from sentence_transformers import SentenceTransformer
+    from typer.testing import CliRunner
+
+    from interviewer.cli import app
+    from interviewer.embedding import get_embedder, resolve_model_path
+
+    rows = answers(args.n)
+    texts = [r["answer"] for r in rows]
+    infile = tmp / "answers.jsonl"
+    infile.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    warm = tmp / "warm.jsonl"
+    warm.write_text("".join(json.dumps({**r, "answer": r["answer"] + " warm"}) + "\n"
+                            for r in rows[:8]), "utf-8")
+
+    bare = SentenceTransformer(resolve_model_path("bundled"), device="cpu")
+    bare.encode(["warm up"] * 8, batch_size=64)
+    get_embedder().load()
+    runner = CliRunner()
+    # warm-up: loads the bank, builds the index, embeds the references (done once per session)
+    r = runner.invoke(app, ["grade", str(warm), "--out", str(tmp / "warm-out.jsonl"),
+                            "--offline"])
+    assert r.exit_code == 0, r.output
+
+    def bare_encode() -> float:
+        t = time.perf_counter()
+        bare.encode(texts, batch_size=64, show_progress_bar=False)
+        return time.perf_counter() - t
+
+    bare_times = [bare_encode()]
+    t = time.perf_counter()
+    r = runner.invoke(app, ["grade", str(infile), "--out", str(tmp / "out.jsonl"), "--offline"])
+    grade_s = time.perf_counter() - t
+    assert r.exit_code == 0, r.output
+    graded = sum(1 for _ in (tmp / "out.jsonl").open())
+    assert graded == args.n, graded
+    bare_times += [bare_encode() for _ in range(max(0, args.repeat - 1))]
+    bare_s = statistics.median(bare_times)
+    print(f"answers: {args.n}")
+    print(f"bare SentenceTransformer.encode: {bare_s:.2f} s "
+          f"({args.n / bare_s:.0f} answers/s; runs {', '.join(f'{b:.2f}' for b in bare_times)})")
+    print(f"interviewer grade --offline:    {grade_s:.2f} s ({args.n / grade_s:.0f} answers/s)")
+    print(f"ratio grade / bare encode: {grade_s / bare_s:.2f}x (goal <= 2x)")
+
+
+if __name__ == "__main__":
+    main()

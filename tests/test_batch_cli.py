@@ -1,0 +1,330 @@
+"""`interviewer grade FILE` end to end, in-process, with the real grader and the bundled model.
+
+The command runs through Typer's CliRunner in this process, with the session's embedder
+installed as the process-wide one, so the model loads once for the whole module. One data dir
+(and so one index build) is shared by the module.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_server import FakeLLMServer, Recorded, Reply, chat_reply
+from typer.testing import CliRunner
+
+import interviewer.commands.common as common
+import interviewer.embedding as embedding_mod
+from interviewer.bank.loader import load_bank
+from interviewer.bank.models import Bank
+from interviewer.cli import app
+from interviewer.embedding import Embedder
+from interviewer.grading.rubric import CRITERIA
+
+pytestmark = pytest.mark.slow
+
+REQUIRED = {"id", "question_id", "question", "answer", "score", "band", "flags", "covered",
+            "missed", "citations", "follow_up", "grader", "notice"}
+
+GOOD = ("Dropout randomly sets a fraction of the neurons' activations to zero during training, "
+        "so the network cannot rely on any single unit; it reduces overfitting and acts like an "
+        "ensemble of thinned networks. At test time all units are used, scaled.")
+
+
+@pytest.fixture(scope="module")
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("grade-data")
+
+
+@pytest.fixture(autouse=True)
+def one_model_one_index(
+    embedder: Embedder, shared_data: Path, isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's model as the process-wide embedder; one index for the module."""
+    monkeypatch.setitem(embedding_mod._default, "bundled", embedder)
+    monkeypatch.setenv("INTERVIEWER_DATA_DIR", str(shared_data))
+    for con in (common.console, common.err_console):  # long tmp paths must not wrap
+        monkeypatch.setattr(con, "_width", 400)
+
+
+@pytest.fixture(scope="module")
+def bank() -> Bank:
+    return load_bank()
+
+
+def run(*args: str) -> Any:
+    result = CliRunner().invoke(app, ["grade", *args], catch_exceptions=False)
+    return result
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any] | str]) -> Path:
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), "utf-8"
+    )
+    return path
+
+
+def test_jsonl_matching_by_id_text_paraphrase_and_unmatched(tmp_path: Path, bank: Bank) -> None:
+    q17 = bank.get("000-17")
+    assert q17 is not None
+    f = write_jsonl(tmp_path / "answers.jsonl", [
+        {"id": "by-id", "question_id": "000-17", "answer": GOOD},  # line 1
+        {"id": "by-text", "question": q17.question.upper(), "answer": GOOD},  # 2
+        {"id": "para", "question": "what does dropout do in a neural net", "answer": GOOD},  # 3
+        {"id": "lost", "question": "How do I bake sourdough bread?", "answer": "Flour."},  # 4
+        {"id": "own-ref", "question": "How do I bake sourdough bread?",  # 5
+         "answer": "Mix flour, water and a starter, let it rise, then bake it hot.",
+         "reference_answer": "Combine flour, water, salt and starter; proof; bake at 230C."},
+        '{"id": "broken", "question": "x", "answer": ',  # 6: malformed
+        {"id": "empty", "question_id": "000-17", "answer": "  "},  # 7
+        {"id": "idk", "question_id": "000-4", "answer": "I don't know."},  # 8
+    ])
+    out = tmp_path / "graded.jsonl"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 1, r.output
+    rows = {d["id"]: d for d in jsonl(out)}
+    assert set(rows) == {"by-id", "by-text", "para", "own-ref", "idk"}
+    for d in rows.values():
+        assert REQUIRED <= set(d)
+        assert 0 <= d["score"] <= 10 and d["grader"] == "offline"
+    assert rows["by-id"]["matched_by"] == "id" and rows["by-id"]["question_id"] == "000-17"
+    assert rows["by-text"]["matched_by"] == "text" and rows["by-text"]["question_id"] == "000-17"
+    para = rows["para"]
+    assert para["matched_by"] == "embedding" and para["question_id"] in {"000-17", "001-30"}
+    assert 0.65 <= para["match_similarity"] < 1.0
+    own = rows["own-ref"]
+    assert own["question_id"] is None and own["reference"] == "row"
+    assert own["matched_by"] == "none" and "reference_answer" in own["notice"]
+    assert own["match_similarity"] < 0.65
+    # a good answer beats "I don't know", which is flagged
+    assert rows["by-id"]["score"] > rows["idk"]["score"]
+    assert "idk" in rows["idk"]["flags"]
+    assert rows["by-id"]["covered"] and rows["by-id"]["citations"]
+    # bad rows: file and line, and the count
+    err = r.stderr
+    assert f"{f}:4: unmatched question" in err
+    assert f"{f}:6: malformed JSON" in err
+    assert f"{f}:7: empty answer" in err
+    assert "3 rows skipped" in err
+    # the summary table
+    assert "answers graded" in r.stdout and "mean score" in r.stdout
+    assert "Weakest questions" in r.stdout
+
+
+def test_csv_in_csv_out_all_good_exits_0(tmp_path: Path) -> None:
+    f = tmp_path / "answers.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "question_id", "question", "answer"])
+        w.writerow(["a", "000-17", "", GOOD])
+        w.writerow(["b", "", "What is batch normalization?",
+                    "It normalises each layer's inputs over the mini-batch to zero mean and unit "
+                    "variance,\nthen scales and shifts them; training is faster and more stable."])
+    out = tmp_path / "graded.csv"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 0, r.output
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [d["id"] for d in rows] == ["a", "b"]
+    assert REQUIRED <= set(rows[0])
+    assert rows[1]["question_id"] == "001-32" and "\n" in rows[1]["answer"]
+    assert rows[1]["band"] in {"excellent", "good", "partial", "weak", "off-topic"}
+    assert float(rows[0]["score"]) > 5
+
+
+def test_markdown_in_md_and_html_out(tmp_path: Path) -> None:
+    f = tmp_path / "answers.md"
+    f.write_text(
+        "# My answers\n\n"
+        "## Can You Explain The Concept Of Dropout In Deep Learning?\n\n"
+        f"{GOOD}\n\n"
+        "## What is Gradient Clipping?\n\n"
+        "When gradients get too large we rescale them so their norm is at most a threshold,\n"
+        "which prevents exploding gradients <b>in RNNs</b> & \"deep\" nets.\n"
+    )
+    md = tmp_path / "report.md"
+    r = run(str(f), "--out", str(md), "--offline")
+    assert r.exit_code == 0, r.output
+    text = md.read_text()
+    assert text.startswith("# Grading report: answers.md")
+    assert "2 answers graded" in text and text.count("\n### ") == 2
+    assert (tmp_path / "report.md.jsonl").exists()
+
+    page = tmp_path / "report.page"
+    r = run(str(f), "--out", str(page), "--format", "html", "--offline")
+    assert r.exit_code == 0, r.output
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
+    assert "<script" not in html and "<link" not in html  # self-contained
+    root = ET.fromstring(html.split("\n", 1)[1])  # well-formed XHTML once the doctype is off
+    answers = [d.text or "" for d in root.iter("div") if d.get("class") == "answer"]
+    assert len(answers) == 2 and '<b>in RNNs</b> & "deep"' in answers[1]
+    assert "&lt;b&gt;in RNNs&lt;/b&gt;" in html
+
+
+def test_unusable_or_empty_input_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,text\nq,a\n")
+    r = run(str(bad), "--out", str(tmp_path / "o.jsonl"), "--offline")
+    assert r.exit_code == 2 and "no 'answer' column" in r.stderr
+    assert "Traceback" not in r.output
+
+    r = run(str(tmp_path / "missing.jsonl"), "--offline")
+    assert r.exit_code == 2 and "no such file" in r.stderr
+
+    only_bad = write_jsonl(tmp_path / "only_bad.jsonl", ["{oops", {"question": "q", "answer": ""}])
+    r = run(str(only_bad), "--out", str(tmp_path / "o2.jsonl"), "--offline")
+    assert r.exit_code == 2
+    assert f"{only_bad}:1: malformed JSON" in r.stderr and f"{only_bad}:2: empty answer" in r.stderr
+    assert "nothing could be graded" in r.stderr
+
+    r = run(str(only_bad), "--out", str(tmp_path / "o.txt"), "--offline")
+    assert r.exit_code == 2 and "--format" in r.stderr
+
+
+def test_strict_stops_at_the_first_bad_row(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "a.jsonl", [
+        {"question_id": "000-17", "answer": GOOD},
+        {"question_id": "000-4", "answer": ""},  # line 2
+        {"question_id": "000-3", "answer": "Chain rule backwards through the layers."},
+    ])
+    out = tmp_path / "o.jsonl"
+    r = run(str(f), "--out", str(out), "--offline", "--strict")
+    assert r.exit_code == 1
+    assert [d["id"] for d in jsonl(out)] == ["1"]
+    assert f"stopped at {f}:2: empty answer" in r.stderr.replace("\n", " ")
+
+
+def _numbered(tmp_path: Path, n: int) -> Path:
+    qids = ["000-17", "000-4", "000-9", "001-32", "001-48", "000-3"]
+    return write_jsonl(tmp_path / "many.jsonl", [
+        {"question_id": qids[i % len(qids)], "answer": f"Answer number {i}: {GOOD[: 40 + i]}"}
+        for i in range(n)
+    ])
+
+
+def test_interrupt_then_resume_grades_each_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = _numbered(tmp_path, 12)
+    out = tmp_path / "o.jsonl"
+    from interviewer.assessor import Assessor
+
+    real = Assessor.assess_many
+    graded: list[str] = []
+
+    def interrupted(self: Assessor, reqs: Any, concurrency: int = 4) -> Iterator[Any]:
+        for i, a in enumerate(real(self, reqs, concurrency)):
+            if i == 5:
+                raise KeyboardInterrupt  # Ctrl-C in the middle of a chunk
+            yield a
+
+    monkeypatch.setattr(Assessor, "assess_many", interrupted)
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 130
+    assert "--resume" in r.stderr
+    first = [d["id"] for d in jsonl(out)]
+    assert first == [str(i) for i in range(1, 6)]
+
+    # a crash while writing leaves half a row: resume cuts it and carries on
+    with out.open("a") as fh:
+        fh.write('{"id": "6", "question_id": "000-4", "ans')
+
+    # without --resume an existing output is not clobbered
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 2 and "--resume" in r.stderr
+
+    def counting(self: Assessor, reqs: Any, concurrency: int = 4) -> Iterator[Any]:
+        reqs = list(reqs)
+        graded.extend(req.answer for req in reqs)
+        yield from real(self, reqs, concurrency)
+
+    monkeypatch.setattr(Assessor, "assess_many", counting)
+    r = run(str(f), "--out", str(out), "--offline", "--resume")
+    assert r.exit_code == 0, r.output
+    ids = [d["id"] for d in jsonl(out)]
+    assert ids == [str(i) for i in range(1, 13)]  # nothing missing, nothing twice
+    assert len(graded) == 7  # only the rows not graded before
+    assert "from before (--resume)" in r.stdout
+
+    # resuming a finished run grades nothing and still succeeds
+    graded.clear()
+    r = run(str(f), "--out", str(out), "--offline", "--resume")
+    assert r.exit_code == 0 and graded == []
+    assert len(jsonl(out)) == 12
+
+
+def test_resume_html_report_from_its_rows_file(tmp_path: Path) -> None:
+    f = _numbered(tmp_path, 4)
+    out = tmp_path / "r.html"
+    rows_file = tmp_path / "r.html.jsonl"
+    assert run(str(f), "--out", str(out), "--offline").exit_code == 0
+    lines = rows_file.read_text().splitlines(keepends=True)
+    rows_file.write_text("".join(lines[:2]))  # as if interrupted after two rows
+    r = run(str(f), "--out", str(out), "--offline", "--resume")
+    assert r.exit_code == 0
+    assert [d["id"] for d in jsonl(rows_file)] == ["1", "2", "3", "4"]
+    root = ET.fromstring(out.read_text().split("\n", 1)[1])
+    assert len([d for d in root.iter("div") if d.get("class") == "row"]) == 4
+
+
+def _rubric(overall: float) -> dict[str, Any]:
+    return {
+        "criteria": {c: {"score": overall, "reason": "ok"} for c in CRITERIA},
+        "overall": overall, "missing_points": ["the ensemble view"], "misconceptions": [],
+        "model_answer_outline": [], "citations": [], "follow_up": "Why does it work?",
+    }
+
+
+def test_llm_grading_bounded_concurrency_and_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+
+    def reply(rec: Recorded) -> Reply:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        import time
+
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return chat_reply(_rubric(7.0))
+
+    f = _numbered(tmp_path, 6)
+    with FakeLLMServer() as server:
+        server.default = reply
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        out = tmp_path / "o.jsonl"
+        r = run(str(f), "--out", str(out), "--llm", "--concurrency", "2")
+        assert r.exit_code == 0, r.output
+        rows = jsonl(out)
+        assert [d["grader"] for d in rows] == ["llm"] * 6
+        assert rows[0]["missed"] == ["the ensemble view"]
+        assert 1 <= state["max"] <= 2
+        calls = len(server.chat_requests())
+        assert calls >= 6
+        # the same answers again: served from the LLM cache, no new request
+        r = run(str(f), "--out", str(out), "--llm", "--overwrite")
+        assert r.exit_code == 0
+        assert len(server.chat_requests()) == calls
+        assert [d["grader"] for d in jsonl(out)] == ["llm"] * 6
+
+
+def test_llm_flag_without_an_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    f = _numbered(tmp_path, 1)
+    r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--llm")
+    assert r.exit_code == 2 and "--llm" in r.stderr and "Traceback" not in r.output

@@ -1,0 +1,205 @@
+"""The Chroma index: round trip, incremental updates, model changes, corrupt stores, server mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from interviewer.bank.loader import load_bank, load_bank_from
+from interviewer.bank.models import Bank
+from interviewer.config import load_settings
+from interviewer.embedding import Embedder
+from interviewer.store import Store, StoreError
+
+pytestmark = pytest.mark.slow
+
+
+class CountingEmbedder(Embedder):
+    """The real model, counting how many texts it was asked to embed."""
+
+    def __init__(self, inner: Embedder, model_id: str | None = None) -> None:
+        super().__init__(inner.model_name)
+        self._model = inner.load()
+        self._cache = inner._cache
+        if model_id:
+            self.model_id = model_id
+        self.calls = 0
+
+    def encode(self, texts, batch_size=64):  # type: ignore[override]
+        self.calls += len(texts)
+        return super().encode(texts, batch_size)
+
+
+@pytest.fixture(scope="module")
+def bank() -> Bank:
+    return load_bank()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, embedder, bank):
+    """One cold build of the whole bank, shared by the read-only tests below."""
+    data = tmp_path_factory.mktemp("index")
+    settings = load_settings(data_dir=data)
+    store = Store(settings, embedder)
+    report = store.ensure_index(bank)
+    return settings, store, report
+
+
+def test_cold_build_indexes_every_passage(built, bank) -> None:
+    _, store, report = built
+    from interviewer.bank.passages import bank_passages
+
+    assert report.total == len(bank_passages(bank)) == store.count()
+    assert report.embedded == report.total
+
+
+def test_own_passages_come_back_first(built, bank) -> None:
+    _, store, _ = built
+    checked = 0
+    for qid in ("000-17", "001-35", "001-50", "002-7", "003-8", "000-9", "001-27"):
+        q = bank.get(qid)
+        hits = store.search(q.question, k=3)
+        assert hits[0].passage.question_id == qid, (qid, [h.passage.id for h in hits])
+        assert hits[0].passage.source == q.source
+        assert 0 <= hits[0].distance < hits[-1].distance + 1e-9
+        checked += 1
+    assert checked == 7
+
+
+def test_passages_and_exclusion(built) -> None:
+    _, store, _ = built
+    own = store.passages("000-17")
+    assert own and all(p.question_id == "000-17" for p in own)
+    hits = store.search("What is dropout?", k=5, exclude_question_id="000-17")
+    assert hits and all(h.passage.question_id != "000-17" for h in hits)
+
+
+def test_unchanged_bank_costs_no_embedding(built, embedder, bank) -> None:
+    settings, _, _ = built
+    counting = CountingEmbedder(embedder)
+    report = Store(settings, counting).ensure_index(bank)
+    assert report.embedded == 0 and counting.calls == 0
+
+
+def test_changed_passage_reembeds_only_it(tmp_path, embedder, bank) -> None:
+    small = Bank(sources=bank.sources[:1], questions=[q.model_copy() for q in bank.questions[:5]])
+    settings = load_settings(data_dir=tmp_path / "d")
+    first = Store(settings, CountingEmbedder(embedder)).ensure_index(small)
+    small.questions[0].reference += "\nIt also has a brand new closing sentence about tests."
+    del small.questions[4]
+    counting = CountingEmbedder(embedder)
+    report = Store(settings, counting).ensure_index(small)
+    assert 1 <= report.embedded <= 2 and counting.calls == report.embedded
+    assert report.deleted >= 1
+    assert report.total < first.total + 2
+
+
+def test_changed_model_rebuilds(tmp_path, embedder, bank) -> None:
+    small = Bank(sources=bank.sources[:1], questions=bank.questions[:3])
+    settings = load_settings(data_dir=tmp_path / "d")
+    Store(settings, CountingEmbedder(embedder)).ensure_index(small)
+    other = CountingEmbedder(embedder, model_id="some/other-model")
+    report = Store(settings, other).ensure_index(small)
+    assert report.rebuilt and report.embedded == report.total == other.calls
+
+
+def test_corrupt_store_is_a_clear_error_and_rebuild_fixes_it(tmp_path, embedder, bank) -> None:
+    small = Bank(sources=bank.sources[:1], questions=bank.questions[:2])
+    settings = load_settings(data_dir=tmp_path / "d")
+    settings.chroma_dir.mkdir(parents=True)
+    (settings.chroma_dir / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as err:
+        Store(settings, embedder).ensure_index(small)
+    assert "--rebuild" in (err.value.hint or "")
+    report = Store(settings, embedder).ensure_index(small, rebuild=True)
+    assert report.rebuilt and report.total > 0
+
+
+def test_foreign_collection_is_refused(tmp_path, embedder, bank) -> None:
+    import chromadb
+    from chromadb.config import Settings as CS
+
+    settings = load_settings(data_dir=tmp_path / "d")
+    client = chromadb.PersistentClient(
+        path=str(settings.chroma_dir), settings=CS(anonymized_telemetry=False, allow_reset=True)
+    )
+    client.create_collection("passages", embedding_function=None, metadata={"owner": "else"})
+    with pytest.raises(StoreError) as err:
+        Store(settings, embedder).ensure_index(Bank(questions=bank.questions[:1]))
+    assert "not made by interviewer" in str(err.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    if not Path(exe).exists():
+        pytest.fail("the chroma CLI (from the chromadb package) is not installed")
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "w")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start: " + (path / "server.log").read_text()[-500:])
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def test_server_mode_round_trip(chroma_server, tmp_path, embedder, bank) -> None:
+    settings = load_settings(data_dir=tmp_path / "d", chroma_url=chroma_server)
+    small = Bank(sources=bank.sources, questions=[q for q in bank.questions if q.source == "002"])
+    report = Store(settings, embedder).ensure_index(small)
+    assert report.embedded == report.total > 0 and report.location == chroma_server
+    assert not settings.chroma_dir.exists()  # nothing written locally
+    store = Store(settings, embedder)  # a second client sees the shared bank
+    hits = store.search(small.questions[6].question, k=2)
+    assert hits[0].passage.question_id == small.questions[6].id
+    again = Store(settings, CountingEmbedder(embedder)).ensure_index(small)
+    assert again.embedded == 0
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path, embedder) -> None:
+    settings = load_settings(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(StoreError) as err:
+        Store(settings, embedder).ensure_index(Bank())
+    assert "cannot reach the Chroma server" in str(err.value)
+
+
+def test_user_documents_join_the_bank(tmp_path) -> None:
+    user = tmp_path / "corpus"
+    user.mkdir()
+    (user / "mine.md").write_text(
+        "## What is label smoothing?\n\nIt replaces one-hot targets with a mix of the target "
+        "and a uniform distribution. It reduces over-confident predictions and helps "
+        "calibration of the classifier.\n"
+    )
+    from interviewer.bank.loader import builtin_corpus_dir
+
+    bank = load_bank_from([builtin_corpus_dir(), user])
+    assert bank.get("mine-1").question == "What is label smoothing?"
+    assert len(bank.questions) == 112

@@ -1,0 +1,157 @@
+"""Snapshots of the main screens at 80x24 and 120x40.
+
+Deterministic by construction: a fixed question, the real grader already loaded, no clock text,
+no spinner (each snapshot waits until the app is idle), cursor blink off.
+Update with `pytest tests/test_tui_snapshots.py --snapshot-update` after checking the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import TextArea
+
+from interviewer.assessor import Assessor
+from interviewer.bank.loader import load_bank
+from interviewer.bank.models import Bank, Question
+from interviewer.config import load_settings
+from interviewer.embedding import Embedder
+from interviewer.grader import Grader
+from interviewer.history import GradeUpdate, History, NewAttempt
+from interviewer.tui.app import InterviewerApp, SessionConfig
+from interviewer.tui.screens.practice import MockItem, PracticeScreen
+from interviewer.tui.screens.report import ReportScreen, build_report
+from interviewer.tui.screens.stats import StatsScreen
+
+pytestmark = pytest.mark.slow
+
+SIZES = [(80, 24), (120, 40)]
+ANSWER = (
+    "Artificial neural networks are layers of connected neurons loosely inspired by the "
+    "brain; deep learning uses networks with many hidden layers."
+)
+
+
+def fixed_question(bank: Bank) -> Question:
+    q = bank.get("000-1") or bank.deck()[0]
+    return q
+
+
+def make_app(embedder: Embedder, tmp_path: Path, config: SessionConfig | None = None,
+             deck: list[Question] | None = None) -> InterviewerApp:
+    bank = load_bank()
+    settings = load_settings(offline=True)
+    return InterviewerApp(
+        settings, bank, config or SessionConfig(), deck=deck or [fixed_question(bank)],
+        history=History(tmp_path / "h.sqlite3"),
+        backend_factory=lambda s, b: Assessor(s, Grader(embedder, bank=b)),
+        clock=lambda: 0.0,
+    )
+
+
+async def settle(pilot: Pilot[Any], cond: Callable[[], bool] = lambda: True) -> None:
+    app = pilot.app
+    assert isinstance(app, InterviewerApp)
+    for _ in range(1800):
+        screen = app.screen
+        busy = isinstance(screen, PracticeScreen) and screen.status.busy
+        if app.backend_ready.is_set() and not busy and cond():
+            break
+        await pilot.pause(0.05)
+    for editor in app.screen.query(TextArea):
+        editor.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_question_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+                         size: tuple[int, int]) -> None:
+    app = make_app(embedder, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_feedback_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+                         size: tuple[int, int]) -> None:
+    app = make_app(embedder, tmp_path)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PracticeScreen)
+        screen.query_one("#answer", TextArea).insert(ANSWER)
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: screen.turn is not None
+                     and screen.turn.stage in ("follow_up", "discuss"))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+                     size: tuple[int, int]) -> None:
+    app = make_app(embedder, tmp_path)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_stats_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+                      size: tuple[int, int]) -> None:
+    app = make_app(embedder, tmp_path)
+    bank = app.bank
+    for i, (q, score) in enumerate(zip(bank.deck()[:6], [2.0, 4.5, 7.0, 8.5, 3.0, 6.0],
+                                       strict=True)):
+        aid = app.history.add_attempt(NewAttempt(
+            question=q.question, answer="x", question_id=q.id, topics=q.topics,
+            submitted_at=datetime(2026, 1, 1 + i, tzinfo=UTC)))
+        app.history.record_grade(aid, GradeUpdate(score=score, band="good", grader="offline"))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, StatsScreen)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_mock_report_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+                            size: tuple[int, int]) -> None:
+    app = make_app(embedder, tmp_path)
+    qs = app.bank.deck()[:3]
+    items = [
+        MockItem(qs[0], 95.0, score=7.5, band="good", missed=[qs[0].key_points[-1]], done=True),
+        MockItem(qs[1], 140.0, score=3.0, band="weak", missed=qs[1].key_points[:2], done=True),
+        MockItem(qs[2], 12.0, score=0.0, skipped=True, done=True),
+    ]
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app.push_screen(ReportScreen(build_report(items)))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_deck_chooser_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path) -> None:
+    app = make_app(embedder, tmp_path)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
