@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
 REQUIRED_COLUMNS = ("question", "reference_answer", "answer", "score")
@@ -115,7 +116,7 @@ def parse_dataset(text: str) -> list[EvalRow]:
     return rows
 
 
-def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+def pearson(x: ArrayLike, y: ArrayLike) -> float:
     a, b = np.asarray(x, float), np.asarray(y, float)
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return 0.0
@@ -132,7 +133,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return sums[inv] / counts[inv]
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
     a, b = np.asarray(x, float), np.asarray(y, float)
     if len(a) < 2:
         return 0.0
@@ -155,12 +156,12 @@ def qwk(x: Sequence[int], y: Sequence[int], min_rating: int, max_rating: int) ->
     return 1.0 if denom == 0 else 1.0 - float((weights * observed).sum()) / denom
 
 
-def rmse(x: Sequence[float], y: Sequence[float]) -> float:
+def rmse(x: ArrayLike, y: ArrayLike) -> float:
     a, b = np.asarray(x, float), np.asarray(y, float)
     return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else 0.0
 
 
-def mae(x: Sequence[float], y: Sequence[float]) -> float:
+def mae(x: ArrayLike, y: ArrayLike) -> float:
     a, b = np.asarray(x, float), np.asarray(y, float)
     return float(np.mean(np.abs(a - b))) if len(a) else 0.0
 
@@ -171,7 +172,7 @@ def to_scale(score10: float, max_score: float) -> float:
 
 
 def metrics(
-    predicted: Sequence[float], human: Sequence[float], max_score: float, seconds: float = 0.0
+    predicted: ArrayLike, human: ArrayLike, max_score: float, seconds: float = 0.0
 ) -> Metrics:
     """All figures for predictions already mapped to the dataset's scale.
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from interviewer.embedding import Embedder
 
 RELATED_K = 3
-RELATED_MIN_SIM = 0.6
+RELATED_MIN_SIM = 0.7
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
@@ -104,7 +104,7 @@ class Grader:
                 texts,
                 return_offsets_mapping=True,
                 truncation=True,
-                max_length=int(model.max_seq_length),
+                max_length=int(model.max_seq_length or 256),
             )
             return [[(int(a), int(b)) for a, b in o[1:-1]] for o in enc["offset_mapping"]]
         except Exception:  # a slow tokenizer has no offsets: spans fall back to proportions
@@ -120,7 +120,8 @@ class Grader:
         if self.store is None:
             return []
         if q.id not in self._related:
-            vec = self.encode([q.reference])[0].vector
+            # Indexed passages are embedded with their question: search the same way.
+            vec = self.encode([f"{q.question}\n{q.reference}"])[0].vector
             refs: list[Reference] = []
             try:
                 hits = self.store.search_vector(vec, k=RELATED_K, exclude_question_id=q.id)

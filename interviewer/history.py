@@ -123,7 +123,7 @@ class NewAttempt(BaseModel):
     question_id: str | None = None
     session_id: str = ""
     mode: str = "practice"
-    kind: str = Field("main", description="'main', 'follow_up' or 'chat'")
+    kind: str = Field(default="main", description="'main', 'follow_up' or 'chat'")
     parent_id: int | None = None
     status: str = "pending"
     started_at: datetime | None = None
@@ -379,7 +379,7 @@ class History:
             ),
             key=lambda x: (x.average, x.question_id),
         )[:weakest]
-        due = sum(1 for r in states if r["due_at"] and _parse_ts(r["due_at"]) <= now)  # type: ignore[operator]
+        due = sum(1 for r in states if r["due_at"] and datetime.fromisoformat(r["due_at"]) <= now)
         return Stats(
             attempts=int(total),
             graded=len(scores),

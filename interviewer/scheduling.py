@@ -38,9 +38,9 @@ class ReviewState(BaseModel):
     question_id: str
     ease: float = INITIAL_EASE
     interval_days: float = 0.0
-    repetitions: int = Field(0, description="passes in a row since the last lapse")
+    repetitions: int = Field(default=0, description="passes in a row since the last lapse")
     lapses: int = 0
-    due_at: datetime | None = Field(None, description="None: never reviewed, due now")
+    due_at: datetime | None = Field(default=None, description="None: never reviewed, due now")
     last_score: float | None = None
     last_reviewed_at: datetime | None = None
 

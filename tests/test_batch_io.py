@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -269,3 +270,44 @@ def test_markdown_report(tmp_path: Path) -> None:
     assert "| partial | 3 |" in text
     assert "\\<b\\>markup\\</b\\>" in text  # markup in answers is shown, not rendered
     assert "- b \\| point" in text
+
+
+def test_a_100k_row_file_streams_in_bounded_memory(tmp_path: Path) -> None:
+    """Read, grade (stubbed: the real grader's caches are bounded by count) and write 100k rows."""
+    import tracemalloc
+
+    from interviewer.bank.models import Question
+    from interviewer.commands.grade import RunResult, grade_rows
+    from interviewer.grading.models import Assessment, Band, Grade
+    from interviewer.matching import Match
+
+    n = 100_000
+    f = tmp_path / "big.jsonl"
+    with f.open("w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"question_id": "000-1", "answer": f"answer {i} " * 8}) + "\n")
+    q = Question(id="000-1", question="Q?", reference="R.", source="000", topics=["training"])
+
+    class Matcher:
+        def match_many(self, items: list[tuple[str | None, str | None]]) -> list[Match]:
+            return [Match(question=q, by="id", similarity=1.0)] * len(items)
+
+    grade = Grade(score=5.0, band=Band.partial)
+
+    def assess(reqs: list[object]) -> Iterator[Assessment]:
+        for _ in reqs:
+            yield Assessment(score=5.0, band=Band.partial, grader="offline", offline=grade)
+
+    out = tmp_path / "out.jsonl"
+    result = RunResult()
+    tracemalloc.start()
+    with RowWriter(out, "jsonl") as w:
+        grade_rows(read_rows(f), matcher=Matcher(), assess=assess,  # type: ignore[arg-type]
+                   make_request=dict, write=w.write, done=set(), result=result)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.graded == n and result.bad_count == 0
+    assert sum(1 for _ in out.open()) == n
+    # the input is ~9 MB and the output ~40 MB: neither is ever held whole
+    print(f"peak {peak / 2**20:.1f} MiB")
+    assert peak < 25 * 2**20, f"peak {peak / 2**20:.1f} MiB"

@@ -140,3 +140,29 @@ def test_no_api_key_in_schema_or_rows(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_sparkline_scales() -> None:
     assert sparkline([0, 10]) == "▁█"
     assert len(sparkline(list(range(100)), width=10)) == 10
+
+
+def test_stats_and_history_commands(isolated_dirs: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from interviewer.cli import app
+    from interviewer.config import load_settings
+
+    runner = CliRunner()
+    empty = runner.invoke(app, ["stats"])
+    assert empty.exit_code == 0 and "No history yet" in empty.output
+    h = History(load_settings().history_db)
+    _attempt(h, "000-1", 3.0, ["cnn"])
+    _attempt(h, "000-2", 8.0, ["rnn"])
+    h.close()
+    out = runner.invoke(app, ["stats"])
+    assert out.exit_code == 0, out.output
+    assert "2 attempts" in out.output and "cnn" in out.output and "000-1" in out.output
+    listing = runner.invoke(app, ["history"])
+    assert listing.exit_code == 0 and "000-2" in listing.output
+    target = tmp_path / "out" / "h.jsonl"
+    exp = runner.invoke(app, ["history", "--export", str(target)])
+    assert exp.exit_code == 0 and "wrote 2 attempts" in exp.output
+    assert len(target.read_text().splitlines()) == 2
+    bad = runner.invoke(app, ["history", "--export", str(tmp_path / "h.xlsx")])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output

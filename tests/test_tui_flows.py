@@ -274,3 +274,104 @@ def test_review_deck_empty_says_when_next_due(bank: Bank, history: History) -> N
         history.save_review_state(ReviewState(question_id=q.id, due_at=now + timedelta(days=2)))
     deck, message = build_deck(bank, SessionConfig(mode="review", source="003"), history)
     assert deck == [] and message is not None and "next due" in message
+
+
+def test_bank_cache_matches_parser_and_notices_new_documents(settings: Settings) -> None:
+    from interviewer.tui.app import load_bank_cached
+
+    first = load_bank_cached(settings)
+    assert (settings.data_dir / "bank-cache.json").exists()
+    assert load_bank_cached(settings) == first == load_bank(settings)
+    settings.user_corpus_dir.mkdir(parents=True, exist_ok=True)
+    (settings.user_corpus_dir / "mine.md").write_text(
+        "# My questions\n\n## 1. What is a tensor?\n\nA tensor is a multi-dimensional array "
+        "of numbers. It generalises vectors and matrices to any number of axes.\n",
+        encoding="utf-8",
+    )
+    assert load_bank_cached(settings) == load_bank(settings) != first
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["practice", "--source", "zzz"], "unknown source 'zzz'"),
+        (["practice", "--topic", "astrology"], "unknown topic 'astrology'"),
+        (["practice", "--mode", "exam"], "unknown mode 'exam'"),
+        (["practice", "--count", "0"], "--count must be at least 1"),
+    ],
+)
+def test_practice_bad_options_fail_cleanly(args: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from interviewer.cli import app
+
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 2
+    assert message in out.output and "Traceback" not in out.output
+
+
+async def test_llm_rubric_follow_up_and_chat_with_citations(
+    embedder: Embedder, bank: Bank, history: History, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """LLM on (a real HTTP server on 127.0.0.1): rubric card, its follow-up, a cited chat reply."""
+    from llm_server import FakeLLMServer, chat_reply
+
+    from interviewer.grading.rubric import CRITERIA
+
+    key = "sk-test-TUI-0123456789"
+    q = rich_questions(bank, 1)[0]
+    quote = " ".join(q.key_points[0].split()[:6])
+    rubric = {
+        "criteria": {c: {"score": 6.0, "reason": f"{c}: partly"} for c in CRITERIA},
+        "overall": 6.0,
+        "missing_points": ["the LLM's missing point"],
+        "misconceptions": [],
+        "model_answer_outline": ["one", "two"],
+        "citations": [{"passage": 1, "quote": quote}],
+        "follow_up": "LLM follow-up: can you say more about that?",
+    }
+    chat = {"reply": "Because the reference says so, plainly.",
+            "citations": [{"passage": 1, "quote": quote}]}
+    with FakeLLMServer() as server:
+        server.queue(chat_reply(rubric), chat_reply(chat))
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        settings = load_settings(llm_model="fake-model", llm_timeout=10.0, llm_retries=0)
+        app = InterviewerApp(settings, bank, deck=[q], history=history,
+                             backend_factory=real_factory(embedder))
+        async with app.run_test(size=(120, 50)) as pilot:
+            screen = practice(app)
+            await wait_for(pilot, lambda: app.backend_shown)
+            assert app.llm_on and "LLM on" in app.status_text()
+            await type_answer(pilot, q.key_points[0])
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.turn is not None
+                           and screen.turn.stage == "follow_up")
+            from interviewer.tui.widgets.feedback import LlmCard, plain
+
+            cards = list(screen.query(LlmCard))
+            assert len(cards) == 1
+            a = cards[0].assessment
+            assert a.grader == "llm" and a.llm is not None and a.llm.model
+            assert [c.quote for c in a.citations] == [quote]  # verified against the passage
+            card_text = plain(cards[0].body)
+            assert "verified citations" in card_text and quote in card_text
+            assert screen.turn is not None
+            assert screen.turn.follow_question == "LLM follow-up: can you say more about that?"
+            # a question to the interviewer during the follow-up goes to the LLM chat
+            await type_answer(pilot, "why is that wrong?")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("plainly" in t
+                                              for t in texts(screen, InterviewerMessage)))
+            reply = [t for t in texts(screen, InterviewerMessage) if "plainly" in t][0]
+            assert quote in reply
+            assert screen.turn.stage == "follow_up"  # the follow-up is still open
+        assert len(server.chat_requests()) == 2
+    row = history.attempts()[0]
+    assert row["grader"] == "llm" and row["llm_grade"]["overall"] == 6.0
+    assert row["llm_model"] and row["prompt_version"]
+    raw = (tmp_path / "history.sqlite3").read_bytes()
+    wal = tmp_path / "history.sqlite3-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert key.encode() not in raw

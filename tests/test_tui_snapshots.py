@@ -60,7 +60,7 @@ async def settle(pilot: Pilot[Any], cond: Callable[[], bool] = lambda: True) -> 
     for _ in range(1800):
         screen = app.screen
         busy = isinstance(screen, PracticeScreen) and screen.status.busy
-        if app.backend_ready.is_set() and not busy and cond():
+        if app.backend_shown and not busy and cond():
             break
         await pilot.pause(0.05)
     for editor in app.screen.query(TextArea):

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from interviewer.commands.common import console, err_console, fail, settings_from
-from interviewer.evaluation import DatasetError, EvalRow, Metrics, metrics, parse_dataset, to_scale
 
 if TYPE_CHECKING:  # pragma: no cover
+    from interviewer.evaluation import EvalRow, Metrics
     from interviewer.grader import Grader
     from interviewer.grading.calibration import Calibration
     from interviewer.grading.models import Grade
@@ -29,6 +29,8 @@ CHUNK = 64
 
 def read_dataset(path: Path) -> list[EvalRow]:
     """Parse the CSV or exit 2 with `file:line: message`."""
+    from interviewer.evaluation import DatasetError, parse_dataset
+
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
@@ -133,6 +135,8 @@ def _scale_metrics(
     pred10: Sequence[float], rows: Sequence[EvalRow], seconds: float = 0.0
 ) -> Metrics:
     """Metrics on the dataset's scale; mixed scales are normalised to 0-10 first."""
+    from interviewer.evaluation import metrics, to_scale
+
     scales = {r.max_score for r in rows}
     if len(scales) == 1:
         top = scales.pop()

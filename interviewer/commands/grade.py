@@ -38,7 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from interviewer.grading.models import Assessment
     from interviewer.matching import Match, QuestionMatcher
 
-CHUNK = 64  # rows graded together: one embedding batch offline
+# Rows read, matched and graded together. Their answers are embedded in one call before
+# grading, so the model sorts them by length and pads little: chunks of 64 cost ~1.8x a single
+# bare encode, chunks of 256 ~1.1x. Memory stays bounded by the chunk.
+CHUNK = 256
 MAX_LISTED_BAD = 20
 
 
@@ -113,6 +116,7 @@ def grade_rows(
     chunk: int = CHUNK,
     advance: Callable[[int], None] = lambda n: None,
     file: str = "",
+    prepare: Callable[[list[str]], object] | None = None,
 ) -> RunResult:
     """The loop: chunk rows, match, grade, write. Pure of Typer; tests call it directly."""
 
@@ -144,6 +148,8 @@ def grade_rows(
                 continue
             question = r.question or (m.question.question if m.question else "")
             todo.append((r, m, question))
+        if prepare is not None and todo:
+            prepare([r.answer for r, _, _ in todo])
         reqs = [
             make_request(
                 answer=r.answer, question=q, question_id=m.question.id if m.question else None,
@@ -382,7 +388,7 @@ def grade_command(
                 read_rows(file, in_fmt), matcher=matcher, assess=assess,
                 make_request=GradeRequest, write=write_and_count(writer), done=done,
                 result=result, strict=strict, advance=lambda n: progress.advance(task, n),
-                file=str(file),
+                file=str(file), prepare=grader.encode,
             )
     except KeyboardInterrupt:
         result.interrupted = True

@@ -31,9 +31,8 @@ def _practice(
     llm_model: str | None = None,
     seed: int | None = None,
 ) -> None:
-    from interviewer.bank.loader import load_bank
     from interviewer.bank.models import TOPICS
-    from interviewer.tui.app import InterviewerApp, SessionConfig
+    from interviewer.tui.app import InterviewerApp, SessionConfig, load_bank_cached
 
     if mode not in MODES:
         fail(f"unknown mode {mode!r}", hint="use one of: " + ", ".join(MODES))
@@ -41,7 +40,7 @@ def _practice(
         fail("--count must be at least 1")
     settings = settings_from(ctx, offline=offline or None, llm_model=llm_model)
     try:
-        bank = load_bank(settings)
+        bank = load_bank_cached(settings)
     except Exception as exc:  # a broken user corpus file: say which
         fail(f"could not load the question bank: {exc}", hint="run `interviewer corpus check`")
     if source is not None and not any(s.id == source for s in bank.sources):

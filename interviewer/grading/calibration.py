@@ -34,12 +34,17 @@ KNOWN_FEATURES: frozenset[str] = frozenset(
 
 
 class BandCuts(BaseModel):
-    """Lowest 0-10 score of each band; below `weak` the band is off-topic."""
+    """Lowest 0-10 score of each band; below `weak` the band is off-topic.
 
-    excellent: float = 8.5
-    good: float = 6.5
-    partial: float = 4.5
-    weak: float = 1.5
+    Set at the midpoints between the median cross-validated scores of adjacent human grades on
+    the dev set (medians: grade 5 -> 8.2, 4 -> 6.9, 3 -> 5.5, 1-2 -> 4.0, 0 -> 1.0). `weak`
+    starts at 2.0, the highest cap of a "not an answer" flag (keyword salad).
+    """
+
+    excellent: float = 7.5
+    good: float = 6.2
+    partial: float = 4.8
+    weak: float = 2.0
 
     def band(self, score: float) -> Band:
         if score >= self.excellent:
@@ -59,10 +64,10 @@ class Calibration(BaseModel):
     intercept: float
     bands: BandCuts = Field(default_factory=BandCuts)
     covered_threshold: float = Field(
-        0.55, description="key point counts as covered at or above this similarity"
+        default=0.5, description="key point counts as covered at or above this similarity"
     )
     related_weight: float = Field(
-        0.5, description="share of the gain a related passage can add over the own reference"
+        default=0.5, description="share of the gain a related passage can add over the own reference"
     )
     fitted_on: dict[str, object] = Field(default_factory=dict)
 

@@ -18,8 +18,7 @@ from interviewer.grading.similarity import cosine, soft_alignment, span_vectors
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
 
-STOPWORDS: frozenset[str] = frozenset(
-    """a about above after again against all am an and any are as at be because been before
+_STOP_TEXT = """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers herself him himself his how i if in into is it
     its itself just me more most my myself no nor not now of off on once only or other our ours
@@ -29,8 +28,8 @@ STOPWORDS: frozenset[str] = frozenset(
     yourselves also may might must shall us it's that's there's i'm i'd i'll i've you're
     we're they're don't doesn't didn't isn't aren't wasn't weren't can't cannot won't would've
     one ones like well really much many get gets got make makes made use used uses using way
-    thing things lot basically actually sure yes yeah ok okay""".split()
-)
+    thing things lot basically actually sure yes yeah ok okay"""
+STOPWORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 
 
 def words(text: str) -> list[str]:
@@ -167,23 +166,31 @@ def answer_spans(answer: Encoded) -> list[tuple[str, tuple[int, int]]]:
 def key_point_matches(
     answer: Encoded, points: list[Encoded], spans: list[tuple[str, tuple[int, int]]]
 ) -> list[KeyPointMatch]:
-    """For each key point, the answer sentence (or the whole answer) closest to it.
+    """For each key point, how well the answer makes it, and the sentence that makes it.
 
-    Sentence vectors are mean-pooled from the answer's own token matrix: no second model pass.
-    A point's similarity is the larger of its cosine with the best sentence and its token
-    recall against the whole answer, so a point made across two sentences still counts.
+    Similarity: the mean of the point's content-token recall against the whole answer (it may
+    be made across two sentences) and its best cosine with a sentence or the whole answer
+    (sentence vectors mean-pooled from the answer's own token matrix: no second model pass).
+    The quoted sentence is the one whose tokens align best with the point's content tokens.
     """
-    if not points:
-        return []
+    if not points or len(answer.tokens) == 0:
+        return [KeyPointMatch(point=p.text, span="", similarity=0.0) for p in points]
     span_vecs = span_vectors(answer.tokens, [s for _, s in spans])
     kp_vecs = np.stack([p.vector for p in points])
-    sims = kp_vecs @ span_vecs.T  # (k, s)
-    whole = kp_vecs @ answer.vector
+    cos_span = kp_vecs @ span_vecs.T  # (k, s)
+    cos_whole = kp_vecs @ answer.vector
     out: list[KeyPointMatch] = []
     for j, p in enumerate(points):
-        best = int(np.argmax(sims[j])) if sims.shape[1] else 0
-        sim = max(float(sims[j, best]) if sims.shape[1] else 0.0, float(whole[j]))
-        out.append(KeyPointMatch(point=p.text, span=spans[best][0], similarity=sim))
+        mask = content_mask(p)
+        kp_tok = p.tokens if mask is None else p.tokens[mask]
+        tok_sims = kp_tok @ answer.tokens.T  # (kp tokens, answer tokens)
+        recall = float(tok_sims.max(axis=1).mean())
+        per_span = [
+            float(tok_sims[:, a:b].max(axis=1).mean()) if b > a else -1.0 for _, (a, b) in spans
+        ]
+        best = int(np.argmax(per_span))
+        cos = max(float(cos_span[j].max()), float(cos_whole[j]))
+        out.append(KeyPointMatch(point=p.text, span=spans[best][0], similarity=(recall + cos) / 2))
     return out
 
 

@@ -39,6 +39,7 @@ SALAD_MAX_FUNCTION_RATIO = 0.12
 SALAD_MIN_WORDS = 12  # shorter term lists are often fair answers ("push, pop, peek")
 PARROT_MAX_NEW_TERMS = 0.34
 PARROT_MIN_QUESTION_COS = 0.75
+PARROT_MAX_SUBSTANCE = 2
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
 OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept
@@ -92,9 +93,7 @@ def detect_idk(answer: str, reference: str, question: str) -> bool:
     """An admission of not knowing, with at most a couple of substantive terms beside it."""
     if not _IDK.search(answer):
         return False
-    q_terms = set(content_terms(question))
-    substance = (set(content_terms(answer)) & set(content_terms(reference))) - q_terms
-    return len(substance) <= IDK_MAX_SUBSTANCE
+    return substance(answer, reference, question) <= IDK_MAX_SUBSTANCE
 
 
 def detect_injection(answer: str) -> bool:
@@ -109,11 +108,18 @@ def new_term_ratio(answer: str, question: str) -> float:
     return len(a - set(content_terms(question))) / len(a)
 
 
+def substance(answer: str, reference: str, question: str) -> int:
+    """How many of the reference's terms the answer brings that the question did not give it."""
+    q_terms = set(content_terms(question))
+    return len((set(content_terms(answer)) & set(content_terms(reference))) - q_terms)
+
+
 def detect_parrot(g: GuardInput) -> bool:
     return (
         g.cos_question >= PARROT_MIN_QUESTION_COS
         and g.cos_question > g.cos_reference
         and new_term_ratio(g.answer, g.question) <= PARROT_MAX_NEW_TERMS
+        and substance(g.answer, g.reference, g.question) <= PARROT_MAX_SUBSTANCE
     )
 
 
@@ -130,9 +136,12 @@ def detect_keyword_salad(g: GuardInput) -> bool:
 
 
 def detect_other_question(g: GuardInput) -> bool:
+    # Clearly closer to the other reference than to both its own reference and its own question
+    # (a terse own reference alone is a poor yardstick).
     return (
         g.cos_other >= OTHER_MIN_COS
         and g.cos_other >= g.cos_reference + OTHER_MARGIN
+        and g.cos_other >= g.cos_question + OTHER_MARGIN
         and g.other_reference_sim < OTHER_MAX_REF_SIM
     )
 

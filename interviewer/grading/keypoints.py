@@ -33,11 +33,16 @@ def split_sentences(text: str) -> list[str]:
     """Sentences and bullet items of `text`, in order, stripped; empty pieces dropped."""
     pieces: list[str] = []
     for line in _protect(text).splitlines():
+        is_row = line.strip().startswith("|")
         line = line.strip().strip("|").strip()
-        if not line:
+        if not line or re.fullmatch(r"[\s|:\-+=]+", line):
             continue
-        # Table rows written with pipes become one piece per row.
-        line = re.sub(r"\s*\|\s*", "; ", line)
+        if is_row:
+            # A table row is one piece; a header row ("Kind | Use") is not a claim.
+            row = re.sub(r"\s*\|\s*", "; ", _unprotect(line))
+            if word_count(row) >= MIN_WORDS:
+                pieces.append(row)
+            continue
         for chunk in _BULLET.split(line):
             for sent in _SENT_END.split(chunk):
                 sent = _unprotect(sent).strip(" \t-*•;:")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interviewer.grading.calibration import Calibration
+from interviewer.grading.calibration import KNOWN_FEATURES, Calibration
 from interviewer.grading.features import (
     Encoded,
     KeyPointMatch,
@@ -76,6 +76,7 @@ def grade(
             score=0.0,
             band=calibration.bands.band(0.0),
             flags=[Flag.empty],
+            features={k: 0.0 for k in sorted(KNOWN_FEATURES)},
             missed=[PointMatch(point=p.text) for p in own.points],
             references=[r.reference for r in references],
             follow_up=None,

@@ -95,6 +95,44 @@ def build_deck(
     return (deck[:count] if count else deck), None
 
 
+def load_bank_cached(settings: Settings) -> Bank:
+    """The bank, from a JSON cache in the data dir when no document or parser file changed.
+
+    Parsing the corpus costs a few hundred milliseconds of the one-second start-up budget;
+    validating the cached JSON costs a few tens. Any change to a document, the curation file
+    or the bank package's code invalidates the cache.
+    """
+    import json
+
+    import interviewer
+    from interviewer.bank import loader
+
+    folders = loader.bank_folders(settings.user_corpus_dir)
+    code = Path(loader.__file__).parent
+    files = [p for f in folders for p in [f, *loader.document_files(f), f / loader.CURATION]]
+    files += sorted(code.glob("*.py"))
+    stamp = json.dumps(
+        [interviewer.__version__]
+        + [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in files if p.exists()]
+    )
+    cache = settings.data_dir / "bank-cache.json"
+    try:
+        data = json.loads(cache.read_text("utf-8"))
+        if data.get("stamp") == stamp:
+            return Bank.model_validate(data["bank"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    bank = loader.load_bank(settings)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"stamp": stamp, "bank": bank.model_dump(mode="json")}), "utf-8")
+        tmp.replace(cache)
+    except OSError:  # a read-only data dir only costs speed
+        pass
+    return bank
+
+
 def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
     """The real grader: bundled embedder, the passage index, Grader and Assessor.
 
@@ -111,7 +149,7 @@ def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
         from interviewer.store import Store
 
         store = Store(settings, embedder)
-        store.ensure_index(bank, progress=False)
+        store.ensure_index(bank)
     except Exception:  # no index: grade against the question's own reference passages
         store = None
     grader = Grader(embedder, bank=bank, store=store)
@@ -161,6 +199,7 @@ class InterviewerApp(App[None]):
         self.llm_reason = ""
         self.first_question_at: float | None = None
         self.first_deck: list[Question] = []
+        self.backend_shown = False  # the screens know the grader's final state
 
     # -- start-up -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -194,9 +233,10 @@ class InterviewerApp(App[None]):
         """Grade a throw-away answer so the first real grade does not pay for cold caches."""
         if not self.warm_up:
             return
-        q = (self.first_deck or self.bank.deck() or [None])[0]
-        if q is None:
+        deck = self.first_deck or self.bank.deck()
+        if not deck:
             return
+        q = deck[0]
         try:
             from interviewer.grader import GradeRequest
 
@@ -205,6 +245,7 @@ class InterviewerApp(App[None]):
             pass
 
     def _backend_loaded(self) -> None:
+        self.backend_shown = True
         for screen in self.screen_stack:
             hook = getattr(screen, "backend_changed", None)
             if hook is not None:

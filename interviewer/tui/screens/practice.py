@@ -7,6 +7,7 @@ with `call_from_thread`, so the UI never blocks and a failing grader never loses
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
@@ -24,6 +24,7 @@ from interviewer.bank.models import Question
 from interviewer.grading.models import Assessment, Citation, Grade, Reference
 from interviewer.history import GradeUpdate, NewAttempt, utcnow
 from interviewer.scheduling import ReviewState, review
+from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
 from interviewer.tui.widgets.feedback import (
     FeedbackCard,
     LlmCard,
@@ -105,13 +106,7 @@ def passages_about(point: str, message: str, refs: list[Reference], k: int = 2) 
 class PracticeScreen(Screen[None]):
     """Ask, listen, grade, follow up, discuss; then the next question."""
 
-    BINDINGS = [
-        Binding("ctrl+s", "submit", "Submit", priority=True),
-        Binding("ctrl+t", "hint", "Hint", priority=True),
-        Binding("ctrl+k", "skip", "Skip", priority=True),
-        Binding("ctrl+r", "reference", "Reference", priority=True),
-        Binding("ctrl+n", "next", "Next", priority=True),
-    ]
+    BINDINGS = screen_bindings()
 
     def __init__(
         self, config: SessionConfig, deck: list[Question], empty_message: str | None = None
@@ -138,7 +133,7 @@ class PracticeScreen(Screen[None]):
         yield TitleBar(id="titlebar")
         yield VerticalScroll(id="transcript")
         with Horizontal(id="composer"):
-            editor = TextArea(id="answer", soft_wrap=True, tab_behavior="focus")
+            editor = AnswerEditor(id="answer", soft_wrap=True, tab_behavior="focus")
             editor.border_title = "your answer · ctrl+s to send"
             yield editor
             if self.mock:
@@ -409,7 +404,7 @@ class PracticeScreen(Screen[None]):
         if item is None:
             app.call_from_thread(self._show_offline, turn, grade)
         assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
-                                offline=grade, follow_up=grade.follow_up)
+                                offline=grade, follow_up=grade.follow_up, notice=None)
         if app.llm_on:
             if item is None:
                 app.call_from_thread(self.status.show, "asking the LLM rubric…", True)
@@ -429,10 +424,8 @@ class PracticeScreen(Screen[None]):
                 ))
             if item is None:
                 app.call_from_thread(self._show_llm, turn, assessment)
-        try:
+        with contextlib.suppress(Exception):  # the schedule is a convenience; the attempt is saved
             self._schedule(q.id, assessment.score)
-        except Exception:  # the schedule is a convenience; the attempt is already saved
-            pass
         turn.assessment = assessment
         if item is not None:
             app.call_from_thread(self._mock_graded, item, assessment)

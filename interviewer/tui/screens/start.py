@@ -31,20 +31,25 @@ class StartScreen(ModalScreen[SessionConfig | None]):
                    for s in self.bank.sources if counts.get(s.id)]
         with Vertical(id="start-box") as box:
             box.border_title = "choose a deck · esc to cancel"
-            yield Label("mode")
-            yield Select([("practice: untimed, hints", "practice"),
-                          ("mock interview: timed, no hints, report", "mock"),
-                          ("review: spaced repetition, due questions", "review")],
-                         value=self.current.mode, allow_blank=False, id="mode")
-            yield Label("source")
-            yield Select(sources, prompt="all sources", value=self.current.source or Select.BLANK,
-                         id="source")
-            yield Label("topic")
-            yield Select([(f"{t} ({n})", t) for t, n in sorted(topics.items())],
-                         prompt="all topics", value=self.current.topic or Select.BLANK,
-                         id="topic")
-            yield Label("questions (empty: all; mock default 5)")
-            yield Input(str(self.current.count or ""), type="integer", id="count")
+            with Horizontal(classes="start-row"):
+                yield Label("mode")
+                yield Select([("practice: untimed, hints", "practice"),
+                              ("mock interview: timed, report", "mock"),
+                              ("review: spaced repetition", "review")],
+                             value=self.current.mode, allow_blank=False, id="mode")
+            with Horizontal(classes="start-row"):
+                yield Label("source")
+                yield Select(sources, prompt="all sources",
+                             value=self.current.source or Select.NULL, id="source")
+            with Horizontal(classes="start-row"):
+                yield Label("topic")
+                yield Select([(f"{t} ({n})", t) for t, n in sorted(topics.items())],
+                             prompt="all topics", value=self.current.topic or Select.NULL,
+                             id="topic")
+            with Horizontal(classes="start-row"):
+                yield Label("questions")
+                yield Input(str(self.current.count or ""), type="integer",
+                            placeholder="all (mock: 5)", id="count")
             with Horizontal(id="start-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")

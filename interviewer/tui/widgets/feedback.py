@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 
 from rich.console import Group, RenderableType
@@ -118,13 +119,23 @@ def render_assessment(a: Assessment, titles: Mapping[str, str]) -> RenderableTyp
     return Group(*parts)
 
 
+def plain(renderable: RenderableType, width: int = 120) -> str:
+    """What a card says, as plain text (for tests and logs)."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
 class FeedbackCard(Static):
     """The offline grade of one answer."""
 
     DEFAULT_CLASSES = "message feedback"
 
     def __init__(self, grade: Grade, titles: Mapping[str, str], title: str = "feedback") -> None:
-        super().__init__(render_grade(grade, titles))
+        self.body = render_grade(grade, titles)
+        super().__init__(self.body)
         self.grade = grade
         self.border_title = title
 
@@ -135,6 +146,7 @@ class LlmCard(Static):
     DEFAULT_CLASSES = "message feedback llm"
 
     def __init__(self, assessment: Assessment, titles: Mapping[str, str]) -> None:
-        super().__init__(render_assessment(assessment, titles))
+        self.body = render_assessment(assessment, titles)
+        super().__init__(self.body)
         self.assessment = assessment
         self.border_title = "LLM rubric"

@@ -1,0 +1,41 @@
+"""`interviewer config`: where things live and which settings are in force (never the key)."""
+
+from __future__ import annotations
+
+import typer
+
+from interviewer.commands.common import console, settings_from
+from interviewer.config import config_file
+
+
+def config(ctx: typer.Context) -> None:
+    """Show the settings in force, the config file and the data folders."""
+    s = settings_from(ctx)
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    table.add_column("env var", style="dim")
+    rows = [
+        ("config file", f"{config_file()}" + ("" if config_file().is_file() else " (absent)"),
+         "INTERVIEWER_CONFIG_FILE"),
+        ("data dir", str(s.data_dir), "INTERVIEWER_DATA_DIR"),
+        ("index", s.chroma_url or str(s.chroma_dir), "INTERVIEWER_CHROMA_URL"),
+        ("user corpus", str(s.user_corpus_dir), ""),
+        ("history", str(s.history_db), ""),
+        ("embedding model", s.embedding_model, "INTERVIEWER_EMBEDDING_MODEL"),
+        ("llm model", s.llm_model, "INTERVIEWER_LLM_MODEL"),
+        ("llm endpoint", s.openai_base_url or "(OpenAI default)", "OPENAI_BASE_URL"),
+        ("api key", "set" if s.openai_api_key else "not set", "OPENAI_API_KEY"),
+        ("llm timeout / retries", f"{s.llm_timeout:g} s / {s.llm_retries}",
+         "INTERVIEWER_LLM_TIMEOUT / _RETRIES"),
+        ("offline", str(s.offline).lower(), "INTERVIEWER_OFFLINE"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(config)
