@@ -84,17 +84,17 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row | BadRow]:
         items = read_markdown(path)
     else:
         raise BatchFileError(str(path), 0, f"unknown input format {fmt!r}")
-    return _unique_ids(items)
+    return _unique_ids(items, str(path))
 
 
-def _unique_ids(items: Iterable[Row | BadRow]) -> Iterator[Row | BadRow]:
+def _unique_ids(items: Iterable[Row | BadRow], file: str) -> Iterator[Row | BadRow]:
     """A second row with an id already seen is bad: resume is keyed by id."""
     seen: dict[str, int] = {}
     for item in items:
         if isinstance(item, Row):
             first = seen.get(item.id)
             if first is not None:
-                yield BadRow(file="", line=item.line,
+                yield BadRow(file=file, line=item.line,
                              reason=f"duplicate id {item.id!r} (first at line {first})")
                 continue
             seen[item.id] = item.line
@@ -245,7 +245,7 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
         raise BatchFileError(file, 0, "empty file: no header row")
 
 
-_HEADING = re.compile(r"^(#{1,2})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+_HEADING = re.compile(r"^ {0,3}(#{1,2})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 
 
@@ -295,7 +295,7 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
             done = finish(len(m.group(1)))
             if done is not None:
                 yield done
-            current, body, bad = (n, len(m.group(1)), m.group(2).strip()), [], None
+            current, body, bad = (n, len(m.group(1)), (m.group(2) or "").strip()), [], None
             continue
         if current is not None:
             body.append(stripped)
@@ -539,9 +539,15 @@ class Summary:
     graders: dict[str, int] = field(default_factory=dict)
     topics: dict[str, _Agg] = field(default_factory=dict)
     questions: dict[str, _Agg] = field(default_factory=dict)
+    matched_by: dict[str, int] = field(default_factory=dict)
+    lowest_match: float | None = None  # lowest similarity among embedding matches
 
     def add(self, row: GradedRow) -> None:
         self.count += 1
+        self.matched_by[row.matched_by] = self.matched_by.get(row.matched_by, 0) + 1
+        if row.matched_by == "embedding" and row.match_similarity is not None:
+            low = self.lowest_match
+            self.lowest_match = row.match_similarity if low is None else min(low, row.match_similarity)
         self.total += row.score
         self.bands[row.band] = self.bands.get(row.band, 0) + 1
         self.graders[row.grader] = self.graders.get(row.grader, 0) + 1
@@ -612,8 +618,8 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
                 fh.write(f"| {_md_cell(a.label)} | {a.n} | {a.mean:.1f} |\n")
         fh.write("\n## Answers\n")
         for r in read_graded(rows_file, "jsonl"):
-            qid = f" ({r.question_id})" if r.question_id else ""
-            fh.write(f"\n### {_md_inline(r.id)}. {_md_inline(r.question)}{_md_inline(qid)}\n\n")
+            qid = f" ({_md_inline(r.question_id)})" if r.question_id else ""
+            fh.write(f"\n### {_md_inline(r.id)}. {_md_inline(r.question)}{qid}\n\n")
             fh.write(f"**Score {r.score:.1f}/10, {r.band}** (grader: {r.grader}")
             if r.matched_by in ("embedding", "text"):
                 sim = f", similarity {r.match_similarity:.2f}" if r.match_similarity else ""

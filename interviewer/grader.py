@@ -11,6 +11,7 @@ inline reference (eval, a follow-up) only that reference is used.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RELATED_K = 3
 RELATED_MIN_SIM = 0.7
+ENCODED_CACHE = 8192  # texts whose vectors and offsets are kept (references, key points, answers)
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
@@ -49,7 +51,7 @@ class GradeRequest:
     question: str
     question_id: str | None = None
     reference: str | None = None
-    key_points: list[str] | None = None  # overrides, e.g. a follow-up graded against one point
+    key_points: list[str] | None = None  # a follow-up: graded against these points alone
 
 
 @dataclass
@@ -61,7 +63,7 @@ class _Plan:
 
 
 class Grader:
-    """Grades answers offline. Thread-safe enough for the TUI: all state is caches."""
+    """Grades answers offline. Thread-safe for the TUI: all state is caches, behind a lock."""
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class Grader:
         self.store = store
         self.calibration = calibration or load_calibration()
         self._enc: OrderedDict[str, Encoded] = OrderedDict()
+        self._lock = threading.Lock()
         self._others_texts: list[str] | None = list(other_references) if other_references else None
         self._others_mat: np.ndarray | None = None
         self._related: dict[str, list[Reference]] = {}
@@ -83,17 +86,21 @@ class Grader:
     # ---------- encoding ----------
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[Encoded]:
         """Sentence vector, token matrix and token offsets per text, one model pass for new texts."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._enc))
+        with self._lock:
+            found = {t: self._enc[t] for t in texts if t in self._enc}
+        todo = list(dict.fromkeys(t for t in texts if t not in found))
         if todo:
             pairs = self.embedder.encode_full(todo, batch_size=batch_size)
             offsets = self._offsets(todo)
             for text, (vec, tok), offs in zip(todo, pairs, offsets, strict=True):
-                self._enc[text] = Encoded(
-                    text, vec, tok, offs if offs is not None and len(offs) == len(tok) else None
-                )
-                if len(self._enc) > 8192:
+                ok = offs is not None and len(offs) == len(tok)
+                found[text] = Encoded(text, vec, tok, offs if ok else None)
+            with self._lock:
+                for text in todo:
+                    self._enc[text] = found[text]
+                while len(self._enc) > ENCODED_CACHE:
                     self._enc.popitem(last=False)
-        return [self._enc[t] for t in texts]
+        return [found[t] for t in texts]
 
     def _offsets(self, texts: list[str]) -> list[list[tuple[int, int]] | None]:
         """Character spans of the tokens the model kept (no model pass: tokenizer only)."""
@@ -143,22 +150,41 @@ class Grader:
         return self._related[q.id]
 
     def _plan(self, req: GradeRequest) -> _Plan:
+        """References and key points for a request.
+
+        `key_points` given (a follow-up about one missed point): the answer is graded against
+        those points alone, which become the reference; no related passages.
+        """
         q = self._question(req)
-        if req.reference is not None:
+        if req.reference is None and q is None:
+            raise ValueError("a grade needs a reference or a bank question id")
+        points_only = [p for p in (req.key_points or []) if p.strip()]
+        if points_only:
+            own = Reference(
+                id=f"{q.id}#points" if q is not None and req.reference is None else "points",
+                question_id=req.question_id,
+                source=q.source if q is not None else "",
+                text=" ".join(points_only),
+            )
+            refs = [own]
+            points = points_only
+        elif req.reference is not None:
             own = Reference(id="row", question_id=req.question_id, text=req.reference)
             refs = [own]
-            points = req.key_points or split_key_points(req.reference)
-        elif q is not None:
+            points = split_key_points(req.reference)
+        else:
+            assert q is not None
             own = Reference(id=f"{q.id}#ref", question_id=q.id, source=q.source, text=q.reference)
             refs = [own, *self._related_refs(q)]
-            points = req.key_points or q.key_points or split_key_points(q.reference)
-        else:
-            raise ValueError("a grade needs a reference or a bank question id")
+            points = q.key_points or split_key_points(q.reference)
+        exclude = {r.text for r in refs}
+        if q is not None:
+            exclude.add(q.reference)
         return _Plan(
             question=req.question or (q.question if q else ""),
             refs=refs,
             points=points,
-            exclude={r.text for r in refs},
+            exclude=exclude,
         )
 
     def references(self, req: GradeRequest) -> list[Reference]:

@@ -307,6 +307,16 @@ class History:
         out = [_row_dict(r) for r in rows]
         return out[-limit:] if limit else out
 
+    def ungraded(self, exclude_session: str = "", limit: int = 20) -> list[dict[str, Any]]:
+        """Main answers saved but never graded (the app was killed, or the grader failed)."""
+        with self._lock:
+            rows = self._db.execute(
+                """SELECT * FROM attempts WHERE kind='main' AND status IN ('pending', 'error')
+                   AND answer != '' AND session_id != ? ORDER BY id LIMIT ?""",
+                (exclude_session, limit),
+            ).fetchall()
+        return [_row_dict(r) for r in rows]
+
     # -- review schedule ------------------------------------------------------------------
     def review_state(self, question_id: str) -> ReviewState | None:
         with self._lock:

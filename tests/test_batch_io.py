@@ -76,6 +76,7 @@ def test_duplicate_ids_are_bad_rows(tmp_path: Path) -> None:
     rows, bad = _split(list(read_rows(f)))
     assert [r.answer for r in rows] == ["one"]
     assert bad[0].line == 2 and "duplicate id 'x' (first at line 1)" in bad[0].reason
+    assert bad[0].file == str(f)
 
 
 def test_csv_multiline_fields_keep_the_starting_line(tmp_path: Path) -> None:
@@ -147,13 +148,19 @@ def test_markdown_headings_are_questions(tmp_path: Path) -> None:
         "\n"
         "# Explain batch norm #\n"  # line 16, closing hashes dropped
         "Normalises activations per batch.\n"
+        "## What is C#\n"  # 18: a '#' that ends a word is not a closing sequence
+        "A language.\n"
+        "##\n"  # 20
+        "An answer without a question.\n"
     )
     rows, bad = _split(list(read_rows(f)))
     assert [(r.line, r.question) for r in rows] == [
-        (3, "What is dropout?"), (12, "000-17"), (16, "Explain batch norm")
+        (3, "What is dropout?"), (12, "000-17"), (16, "Explain batch norm"), (18, "What is C#")
     ]
     assert "# not a heading" in rows[0].answer and "### Details" in rows[0].answer
-    assert [(b.line, b.reason) for b in bad] == [(14, "empty answer")]
+    assert [(b.line, b.reason) for b in bad] == [
+        (14, "empty answer"), (20, "empty heading: no question")
+    ]
 
 
 def test_markdown_undecodable_line_marks_its_question(tmp_path: Path) -> None:
@@ -309,5 +316,4 @@ def test_a_100k_row_file_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert result.graded == n and result.bad_count == 0
     assert sum(1 for _ in out.open()) == n
     # the input is ~9 MB and the output ~40 MB: neither is ever held whole
-    print(f"peak {peak / 2**20:.1f} MiB")
     assert peak < 25 * 2**20, f"peak {peak / 2**20:.1f} MiB"

@@ -335,5 +335,9 @@ def test_grade_many_matches_grade_and_bank_questions_work(embedder: Embedder) ->
     point = bank.questions[0].key_points[0]
     fu = grader.grade(GradeRequest(answer=GOOD, question=Q, question_id="t-1", key_points=[point]))
     assert [m.point for m in fu.covered + fu.missed] == [point]
+    assert fu.references[0].text == point and fu.score >= 6.0  # graded against the point alone
+    off = grader.grade(GradeRequest(answer="Batch norm rescales activations per mini-batch.",
+                                    question=Q, question_id="t-1", key_points=[point]))
+    assert off.score < fu.score
     with pytest.raises(ValueError):
         grader.grade(GradeRequest(answer="x", question="q"))

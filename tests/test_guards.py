@@ -45,6 +45,18 @@ def test_idk_phrases_are_flagged(text: str) -> None:
     assert Flag.idk in flags_for(gi(text))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Use linear search when you're not sure the array is sorted.",
+        "You can't tell the classes apart without labels, so it is unsupervised.",
+        "If the model has never seen the data, it cannot remember it: no overfitting.",
+    ],
+)
+def test_not_knowing_in_the_third_person_is_not_idk(text: str) -> None:
+    assert not detect_idk(text, "Linear search works on unsorted arrays.", "When linear search?")
+
+
 def test_a_hedge_followed_by_substance_is_not_idk() -> None:
     text = (
         "I'm not sure, but I think dropout randomly zeroes neuron activations during training "
@@ -76,6 +88,11 @@ def test_text_addressed_to_the_grader_is_injection(text: str) -> None:
         "Dropout ignores a random subset of neurons during each training step.",
         "The score of a model on held-out data improves because overfitting is reduced.",
         "You give the network a harder task, so it cannot memorise the training set.",
+        "The pop operation returns the top element of the stack and removes it.",
+        "Return the maximum value stored in the heap, which sits at the root.",
+        "A subclass can override the previous implementation of a method.",
+        "Insertion sort gives the best performance on nearly sorted input.",
+        "Ignore the previous node and link the new one to the head.",
     ],
 )
 def test_ordinary_answers_are_not_injection(text: str) -> None:

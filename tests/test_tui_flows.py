@@ -375,3 +375,68 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
     wal = tmp_path / "history.sqlite3-wal"
     raw += wal.read_bytes() if wal.exists() else b""
     assert key.encode() not in raw
+
+
+async def test_transcript_scrolls_from_the_editor(bank: Bank, settings: Settings,
+                                                  history: History) -> None:
+    from textual.containers import VerticalScroll
+
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(6):  # fill the transcript with hints and the reference
+            await pilot.press("ctrl+r")
+        transcript = app.screen.query_one("#transcript", VerticalScroll)
+        await pilot.pause()
+        bottom = transcript.scroll_y
+        assert bottom > 0
+        await pilot.press("ctrl+up")
+        await pilot.pause()
+        assert transcript.scroll_y < bottom
+        await pilot.press("ctrl+down")
+        await pilot.pause()
+        assert transcript.scroll_y == bottom
+        assert app.screen.query_one("#answer").has_focus
+
+
+async def test_grader_that_cannot_load_keeps_answers(bank: Bank, settings: Settings,
+                                                     history: History) -> None:
+    def broken(s: Settings, b: Bank) -> Assessor:
+        raise OSError("model files missing")
+
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history, backend_factory=broken)
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        await wait_for(pilot, lambda: app.backend_shown)
+        assert "unavailable" in app.status_text()
+        assert any("model files missing" in t for t in texts(screen, ErrorMessage))
+        await type_answer(pilot, "Still worth keeping.")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: history.attempts()[0]["status"] == "error")
+        assert history.attempts()[0]["answer"] == "Still worth keeping."
+
+
+async def test_answers_left_ungraded_by_an_earlier_session_are_graded(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    from interviewer.history import NewAttempt
+
+    q1, q2 = rich_questions(bank, 2)
+    killed = history.add_attempt(NewAttempt(question=q1.question, answer=q1.key_points[0],
+                                            question_id=q1.id, session_id="old"))
+    failed = history.add_attempt(NewAttempt(question=q1.question, answer="gradients vanish",
+                                            question_id=q1.id, session_id="old"))
+    history.record_error(failed, "RuntimeError: the grader fell over")
+    skipped = history.add_attempt(NewAttempt(question=q1.question, answer="", question_id=q1.id,
+                                             session_id="old", status="skipped"))
+    app = InterviewerApp(settings, bank, deck=[q2], history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.regraded == 2)
+    rows = {r["id"]: r for r in history.attempts()}
+    for aid in (killed, failed):
+        assert rows[aid]["status"] == "graded" and rows[aid]["score"] is not None
+        assert rows[aid]["error"] is None
+    assert rows[skipped]["status"] == "skipped"

@@ -1,7 +1,9 @@
 """Snapshots of the main screens at 80x24 and 120x40.
 
-Deterministic by construction: a fixed question, the real grader already loaded, no clock text,
-no spinner (each snapshot waits until the app is idle), cursor blink off.
+Deterministic by construction: a fixed question, a fixed grade (these test layout; the real
+grader is exercised by test_tui_flows and test_tui_tmux, and a recalibration must not churn
+the pictures), no clock text, no spinner (each snapshot waits until the app is idle), cursor
+blink off.
 Update with `pytest tests/test_tui_snapshots.py --snapshot-update` after checking the change.
 """
 
@@ -16,19 +18,22 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
-from interviewer.assessor import Assessor
 from interviewer.bank.loader import load_bank
 from interviewer.bank.models import Bank, Question
 from interviewer.config import load_settings
-from interviewer.embedding import Embedder
-from interviewer.grader import Grader
+from interviewer.grading.models import (
+    Assessment,
+    Band,
+    Citation,
+    Grade,
+    PointMatch,
+    Reference,
+)
 from interviewer.history import GradeUpdate, History, NewAttempt
 from interviewer.tui.app import InterviewerApp, SessionConfig
 from interviewer.tui.screens.practice import MockItem, PracticeScreen
 from interviewer.tui.screens.report import ReportScreen, build_report
 from interviewer.tui.screens.stats import StatsScreen
-
-pytestmark = pytest.mark.slow
 
 SIZES = [(80, 24), (120, 40)]
 ANSWER = (
@@ -42,14 +47,47 @@ def fixed_question(bank: Bank) -> Question:
     return q
 
 
-def make_app(embedder: Embedder, tmp_path: Path, config: SessionConfig | None = None,
+class FixedBackend:
+    """A grade that depends only on the question: the first three key points covered."""
+
+    llm_status = (False, "LLM rubric off (--offline): grading offline only.")
+
+    def __init__(self, bank: Bank) -> None:
+        self.bank = bank
+
+    def offline(self, req: Any) -> Grade:
+        q = self.bank.get(req.question_id)
+        assert q is not None
+        points = req.key_points or q.key_points
+        return Grade(
+            score=5.8,
+            band=Band.partial,
+            covered=[PointMatch(point=p, span=req.answer[:60], similarity=0.71)
+                     for p in points[:3]],
+            missed=[PointMatch(point=p, similarity=0.2) for p in points[3:]],
+            references=[Reference(id=f"{q.id}#0", question_id=q.id, source=q.source,
+                                  text=q.reference)],
+            follow_up=f"Can you explain this point: {points[3]}" if len(points) > 3 else None,
+            calibration_version="snapshot",
+        )
+
+    def assess(self, req: Any, offline: Grade | None = None) -> Assessment:
+        g = offline or self.offline(req)
+        return Assessment(score=g.score, band=g.band, grader="offline", offline=g,
+                          follow_up=g.follow_up, notice=None)
+
+    def chat(self, req: Any, assessment: Assessment, message: str) -> tuple[str, list[Citation]]:
+        return "", []
+
+
+def make_app(tmp_path: Path, config: SessionConfig | None = None,
              deck: list[Question] | None = None) -> InterviewerApp:
     bank = load_bank()
     settings = load_settings(offline=True)
     return InterviewerApp(
         settings, bank, config or SessionConfig(), deck=deck or [fixed_question(bank)],
         history=History(tmp_path / "h.sqlite3"),
-        backend_factory=lambda s, b: Assessor(s, Grader(embedder, bank=b)),
+        backend_factory=lambda s, b: FixedBackend(b),
         clock=lambda: 0.0,
     )
 
@@ -69,16 +107,16 @@ async def settle(pilot: Pilot[Any], cond: Callable[[], bool] = lambda: True) -> 
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_question_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+def test_question_screen(snap_compare: Any, tmp_path: Path,
                          size: tuple[int, int]) -> None:
-    app = make_app(embedder, tmp_path)
+    app = make_app(tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_feedback_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+def test_feedback_screen(snap_compare: Any, tmp_path: Path,
                          size: tuple[int, int]) -> None:
-    app = make_app(embedder, tmp_path)
+    app = make_app(tmp_path)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -94,9 +132,9 @@ def test_feedback_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_help_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+def test_help_screen(snap_compare: Any, tmp_path: Path,
                      size: tuple[int, int]) -> None:
-    app = make_app(embedder, tmp_path)
+    app = make_app(tmp_path)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -107,9 +145,9 @@ def test_help_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_stats_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+def test_stats_screen(snap_compare: Any, tmp_path: Path,
                       size: tuple[int, int]) -> None:
-    app = make_app(embedder, tmp_path)
+    app = make_app(tmp_path)
     bank = app.bank
     for i, (q, score) in enumerate(zip(bank.deck()[:6], [2.0, 4.5, 7.0, 8.5, 3.0, 6.0],
                                        strict=True)):
@@ -128,9 +166,9 @@ def test_stats_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_mock_report_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path,
+def test_mock_report_screen(snap_compare: Any, tmp_path: Path,
                             size: tuple[int, int]) -> None:
-    app = make_app(embedder, tmp_path)
+    app = make_app(tmp_path)
     qs = app.bank.deck()[:3]
     items = [
         MockItem(qs[0], 95.0, score=7.5, band="good", missed=[qs[0].key_points[-1]], done=True),
@@ -146,8 +184,8 @@ def test_mock_report_screen(snap_compare: Any, embedder: Embedder, tmp_path: Pat
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_deck_chooser_screen(snap_compare: Any, embedder: Embedder, tmp_path: Path) -> None:
-    app = make_app(embedder, tmp_path)
+def test_deck_chooser_screen(snap_compare: Any, tmp_path: Path) -> None:
+    app = make_app(tmp_path)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)

@@ -117,6 +117,7 @@ def grade_rows(
     advance: Callable[[int], None] = lambda n: None,
     file: str = "",
     prepare: Callable[[list[str]], object] | None = None,
+    release: Callable[[list[str]], object] | None = None,
 ) -> RunResult:
     """The loop: chunk rows, match, grade, write. Pure of Typer; tests call it directly."""
 
@@ -146,7 +147,7 @@ def grade_rows(
                     stop = True
                     break
                 continue
-            question = r.question or (m.question.question if m.question else "")
+            question = r.question or (m.question.question if m.question else r.question_id or "")
             todo.append((r, m, question))
         if prepare is not None and todo:
             prepare([r.answer for r, _, _ in todo])
@@ -161,16 +162,18 @@ def grade_rows(
             write(_to_output(r, m, a, q))
             result.graded += 1
             advance(1)
+        if release is not None and todo:  # answers are seen once: drop them from caches
+            release([r.answer for r, _, _ in todo])
         return stop
 
     pending: list[Row] = []
     try:
         for item in items:
             if isinstance(item, BadRow):
-                if strict and flush(pending):
-                    return result
-                if strict:
-                    pending = []
+                if strict:  # grade what came before the bad row, then stop
+                    batch, pending = pending, []
+                    if flush(batch):
+                        return result
                 advance(1)
                 if bad(item):
                     return result
@@ -206,6 +209,16 @@ def _print_summary(result: RunResult, out: Path, file: Path) -> None:
     for band, n in s.bands.items():
         pct = f" ({100 * n / s.count:.0f}%)" if s.count else ""
         table.add_row(f"  {band}", f"{n}{pct}")
+    if s.matched_by:
+        names = {"id": "id", "text": "same text", "embedding": "similar text",
+                 "none": "none (own reference)"}
+        parts = []
+        for key in ("id", "text", "embedding", "none"):
+            if s.matched_by.get(key):
+                low = (f", lowest similarity {s.lowest_match:.2f}"
+                       if key == "embedding" and s.lowest_match is not None else "")
+                parts.append(f"{names[key]} {s.matched_by[key]}{low}")
+        table.add_row("question matched by", "; ".join(parts))
     if s.graders:
         table.add_row("grader", ", ".join(f"{k} {v}" for k, v in sorted(s.graders.items())))
     console.print(table)
@@ -254,6 +267,35 @@ def _open_store(store: Any, bank: Any) -> Any:
     return store
 
 
+def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any, Any, Any]:
+    """Bank, model, index, grader, assessor and matcher: the slow part before grading."""
+    from interviewer.assessor import Assessor
+    from interviewer.bank.loader import load_bank
+    from interviewer.embedding import EmbeddingModelError, get_embedder
+    from interviewer.grader import Grader
+    from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher
+    from interviewer.store import Store
+
+    bank = load_bank(settings)
+    embedder = get_embedder(settings.embedding_model)
+    try:
+        embedder.load()
+    except EmbeddingModelError as exc:
+        fail(str(exc), 2)
+    store = _open_store(Store(settings, embedder), bank)
+    grader = Grader(embedder, bank=bank, store=store)
+    assessor = Assessor(settings, grader)
+    llm_on, why = assessor.llm_status
+    if llm and not llm_on:
+        hint = "set OPENAI_API_KEY and/or OPENAI_BASE_URL" if "OPENAI_" in why else None
+        fail(f"--llm: {why}", 2, f"{hint}, or drop --llm" if hint else "drop --llm")
+    if not llm_on and llm is None:
+        err_console.print(f"[dim]{why}[/]", highlight=False)
+    matcher = QuestionMatcher(bank.questions, embedder,
+                              threshold if threshold is not None else DEFAULT_THRESHOLD)
+    return grader, assessor, matcher
+
+
 def grade_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Answers: .jsonl, .csv or .md.", show_default=False)],
@@ -274,10 +316,10 @@ def grade_command(
         int, typer.Option(min=1, max=64, help="LLM requests in flight at once.")
     ] = 4,
     resume: Annotated[
-        bool, typer.Option(help="Continue an interrupted run: skip rows already in --out.")
+        bool, typer.Option("--resume", help="Continue an interrupted run: skip rows already in --out.")
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
-    strict: Annotated[bool, typer.Option(help="Stop at the first bad row.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad row.")] = False,
     threshold: Annotated[
         float | None,
         typer.Option(min=0.0, max=1.0,
@@ -300,24 +342,22 @@ def grade_command(
         out_fmt = output_format(out, fmt.value if fmt else None)
     except ValueError as exc:
         fail(str(exc), 2)
-    if out.resolve() == file.resolve():
-        fail("--out is the input file", 2, "choose another --out")
     rows_file = rows_path(out, out_fmt)
+    if file.resolve() in (out.resolve(), rows_file.resolve()):
+        fail(f"--out {out} would overwrite the input file", 2, "choose another --out")
     stream_fmt = "csv" if out_fmt == "csv" else "jsonl"
     existing = rows_file.exists() and rows_file.stat().st_size > 0
     if existing and not (resume or overwrite):
         fail(f"{rows_file} exists", 2,
              "pass --resume to continue that run, or --overwrite to start again")
-    if resume and rows_file.exists() and rows_file.resolve() == file.resolve():
-        fail("--out is the input file", 2)
 
     offline_override = None if llm is None else not llm
     settings = settings_from(ctx, offline=offline_override)
 
     # Fail early on an unusable file, before loading the model.
-    total = count_items(file, in_fmt)
     try:
         next(iter(read_rows(file, in_fmt)), None)
+        total = count_items(file, in_fmt)
     except BatchFileError as exc:
         fail(str(exc), 2)
     except OSError as exc:
@@ -332,30 +372,13 @@ def grade_command(
                 result.summary.add(g)
         result.resumed = len(done)
 
-    from interviewer.assessor import Assessor
-    from interviewer.bank.loader import load_bank
-    from interviewer.embedding import EmbeddingModelError, get_embedder
-    from interviewer.grader import Grader, GradeRequest
-    from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher
-    from interviewer.store import Store
+    from interviewer.grader import GradeRequest
 
-    bank = load_bank(settings)
-    embedder = get_embedder(settings.embedding_model)
     try:
-        embedder.load()
-    except EmbeddingModelError as exc:
-        fail(str(exc), 2)
-    store = _open_store(Store(settings, embedder), bank)
-    grader = Grader(embedder, bank=bank, store=store)
-    assessor = Assessor(settings, grader)
-    llm_on, why = assessor.llm_status
-    if llm and not llm_on:
-        hint = "set OPENAI_API_KEY and/or OPENAI_BASE_URL" if "OPENAI_" in why else None
-        fail(f"--llm: {why}", 2, f"{hint}, or drop --llm" if hint else "drop --llm")
-    if not llm_on and llm is None:
-        err_console.print(f"[dim]{why}[/]", highlight=False)
-    matcher = QuestionMatcher(bank.questions, embedder,
-                              threshold if threshold is not None else DEFAULT_THRESHOLD)
+        grader, assessor, matcher = _load(settings, llm, threshold)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/] before grading started", highlight=False)
+        sys.exit(130)
 
     def assess(reqs: Sequence[Any]) -> Iterator[Assessment]:
         return assessor.assess_many(list(reqs), concurrency=concurrency)
@@ -388,7 +411,7 @@ def grade_command(
                 read_rows(file, in_fmt), matcher=matcher, assess=assess,
                 make_request=GradeRequest, write=write_and_count(writer), done=done,
                 result=result, strict=strict, advance=lambda n: progress.advance(task, n),
-                file=str(file), prepare=grader.encode,
+                file=str(file), prepare=grader.encode, release=getattr(grader, "forget", None),
             )
     except KeyboardInterrupt:
         result.interrupted = True

@@ -32,7 +32,7 @@ def _practice(
     seed: int | None = None,
 ) -> None:
     from interviewer.bank.models import TOPICS
-    from interviewer.tui.app import InterviewerApp, SessionConfig, load_bank_cached
+    from interviewer.tui.app import SessionConfig, load_bank_cached, run_app
 
     if mode not in MODES:
         fail(f"unknown mode {mode!r}", hint="use one of: " + ", ".join(MODES))
@@ -49,11 +49,7 @@ def _practice(
     if topic is not None and topic not in TOPICS:
         fail(f"unknown topic {topic!r}", hint="known topics: " + ", ".join(TOPICS))
     config = SessionConfig(mode=mode, source=source, topic=topic, count=count, seed=seed)  # type: ignore[arg-type]
-    history = _open_history(settings)
-    try:
-        InterviewerApp(settings, bank, config, history=history).run()
-    finally:
-        history.close()
+    run_app(settings, bank, config, _open_history(settings))
 
 
 def run_practice(ctx: typer.Context) -> None:
@@ -118,6 +114,7 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(help="How many recent attempts to list.")] = 20,
     ) -> None:
         """List recent attempts, or export them all with --export FILE."""
+        from rich import box
         from rich.table import Table
 
         from interviewer.history import HistoryError
@@ -138,12 +135,13 @@ def register(app: typer.Typer) -> None:
         if not rows:
             console.print("No attempts yet: run `interviewer` to practise.")
             return
-        table = Table()
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         for col in ("#", "when", "mode", "question", "score", "band", "status"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=True)
         for r in rows:
             score = f"{r['score']:.1f}" if r["score"] is not None else "—"
-            q = (r["question_id"] or "") + " " + r["question"][:50]
-            table.add_row(str(r["id"]), str(r["submitted_at"])[:16], r["mode"], q, score,
-                          r["band"] or "", r["status"])
+            q = (r["question_id"] or "") + " " + r["question"]
+            q = q if len(q) <= 26 else q[:25] + "…"
+            when = str(r["submitted_at"])[5:16].replace("T", " ")
+            table.add_row(str(r["id"]), when, r["mode"], q, score, r["band"] or "", r["status"])
         console.print(table)

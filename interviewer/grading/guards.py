@@ -46,32 +46,51 @@ OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same con
 OFF_TOPIC_MAX_COS = 0.30
 IDK_MAX_SUBSTANCE = 2
 
+# First-person admissions only: "if you're not sure the array is sorted" is an answer.
 _IDK = re.compile(
-    r"\b(i\s+(really\s+)?(do\s*n[o']?t|don't|dont)\s+(really\s+)?know|no\s+idea|not\s+(really\s+)?sure"
-    r"|(can't|cannot|couldn't|can\s*not)\s+(really\s+)?(remember|recall|explain|say|tell|name|describe|answer)"
-    r"|(haven't|have\s+not|never)\s+(really\s+)?(studied|learned|learnt|come\s+across|heard|worked\s+with|used)"
-    r"|not\s+(really\s+)?familiar|(isn't|is\s+not)\s+something\s+i(?:'m|\s+am)\s+(really\s+)?(familiar|sure)"
-    r"|(drawing|draw)\s+a\s+blank|blanking|no\s+clue|skip\s+this"
-    r"|(have|need)\s+to\s+(look\s+it\s+up|read\s+up|check)|mix\s+(these|those|them)\s+(two\s+)?up"
-    r"|rather\s+not\s+guess|don't\s+remember|do\s+not\s+remember)",
+    r"\bi(\s+really)?\s+(do\s*n[o']?t|don't|dont)\s+(really\s+)?(know|remember)\b"
+    r"|\bno\s+(idea|clue)\b"
+    r"|\b(i'?m|i\s+am)(\s+(honestly|really|just))?\s+not\s+(really\s+|quite\s+|entirely\s+)?"
+    r"(sure|familiar|certain)\b"
+    r"|^\W*(not\s+sure|sorry)\b|\bnot\s+sure\s*([,.!?]|about\b|honestly\b|sorry\b)"
+    r"|\bi\s+(really\s+)?(can't|cannot|couldn't|can\s*not)\s+(really\s+)?"
+    r"(remember|recall|explain|say|tell|name|describe|answer)"
+    r"|\bi(?:'ve|\s+have)\s+(not|never)\s+(really\s+)?"
+    r"(studied|learned|learnt|come\s+across|heard|worked\s+with|used)"
+    r"|\bi\s+haven't\s+(really\s+)?(studied|learned|learnt|come\s+across|heard|worked\s+with|used)"
+    r"|\b(isn't|is\s+not)\s+something\s+i(?:'m|\s+am)\s+(really\s+)?(familiar|sure)"
+    r"|\b(drawing|draw)\s+a\s+blank|\bblanking\b|\bskip\s+this"
+    r"|\bi('d|\s+would)?\s+(have|need)\s+to\s+(look\s+it\s+up|read\s+up)"
+    r"|\bmix\s+(these|those|them)\s+(two\s+)?up|\brather\s+not\s+guess",
     re.IGNORECASE,
 )
 
 _ADDRESSEE = (
-    r"(grader|grading|evaluator|evaluation\s+(system|model)|marker|examiner|assessor|scorer"
-    r"|reviewer|the\s+(ai|model|llm|system|assistant)|ai\s+grader|language\s+model|chatgpt|gpt)"
+    r"(grader|grading(\s+system)?|evaluator|evaluation\s+(system|model)|marker|examiner|assessor"
+    r"|scorer|reviewer|the\s+(ai|model|llm|system|assistant)|ai\s+grader|language\s+model"
+    r"|chatgpt|gpt)"
+)
+# Words that only make sense about grading: "ignore the previous node" is an answer,
+# "ignore the previous instructions" is not.
+_GRADING_OBJECT = (
+    r"(rubric|grading|marking|scoring|grader|reference\s+answer|criteria|instructions?"
+    r"|guidelines|system\s+prompt|prompt)"
+)
+_SCORE_ASK = (
+    r"((full|maximum|max|perfect|top|highest|best)\s+(score|marks?|grade|points|rating)"
+    r"|\b(10|5|100)\s*/\s*(10|5|100)\b|score\s*(=|:|of)\s*\d)"
 )
 _INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(rubric|instruction|instructions|reference"
-    r"|previous|prior|above|criteria|guidelines|rules|system\s+prompt)"
-    r"|\b(assign|give|award|output|grant|return|mark)\b.{0,40}\b(full\s+marks|maximum|max|perfect"
-    r"|top|highest|score\s*(=|of|:)?\s*\d|\d+\s*/\s*\d+|10\s*/\s*10|5\s*/\s*5|an?\s+a\+?)"
-    r"|\bfull\s+marks\b|\bsystem\s+prompt\b|\bprompt\s+injection\b"
+    r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,40}\b" + _GRADING_OBJECT
+    + r"|\b(assign|give|award|grant|output|return|mark|rate)\b[^.]{0,40}" + _SCORE_ASK
+    + r"|\bfull\s+marks\b|\bsystem\s+prompt\b|\bprompt\s+injection\b"
     r"|\b(note|message|instruction|instructions)\s+(to|for)\s+(the\s+)?" + _ADDRESSEE
     + r"|\b(dear|attention|hey)\s+" + _ADDRESSEE
-    + r"|\b" + _ADDRESSEE + r"\s*[:,]\s*(please\s+)?(ignore|disregard|assign|give|award|output|score|rate|mark)"
+    + r"|\b" + _ADDRESSEE
+    + r"\s*[:,]\s*(please\s+)?(ignore|disregard|assign|give|award|output|score|rate|mark)"
     r"|\byou\s+are\s+(now\s+)?(a|an)\s+\w*\s*(grader|assistant|evaluator)"
-    r"|\b(this|my)\s+answer\s+(is|deserves)\s+(excellent|perfect|correct\s+and\s+complete|full|a\s+10)",
+    r"|\b(this|my)\s+answer\s+(is|deserves)\s+(excellent|perfect|correct\s+and\s+complete"
+    r"|full|a\s+10)",
     re.IGNORECASE | re.DOTALL,
 )
 

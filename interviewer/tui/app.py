@@ -8,6 +8,7 @@ when it is. Heavy modules (sentence-transformers, chromadb, openai) are imported
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -18,14 +19,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
-from textual import work
 from textual.app import App
 from textual.binding import Binding
 
 from interviewer.bank.models import Bank, Question
 from interviewer.config import Settings
 from interviewer.grading.models import Assessment, Citation, Grade
-from interviewer.history import History, utcnow
+from interviewer.history import GradeUpdate, History, utcnow
 from interviewer.scheduling import next_due, review_order
 
 Mode = Literal["practice", "mock", "review"]
@@ -200,6 +200,11 @@ class InterviewerApp(App[None]):
         self.first_question_at: float | None = None
         self.first_deck: list[Question] = []
         self.backend_shown = False  # the screens know the grader's final state
+        self._backend_started = False
+        self.regraded = 0
+        self.llm_said = False  # the LLM's status is said once per run, not once per deck
+        self._grading = 0
+        self._grading_done = threading.Condition()
 
     # -- start-up -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -212,22 +217,38 @@ class InterviewerApp(App[None]):
         )
         self.first_deck = deck
         self.push_screen(PracticeScreen(self.config, deck, empty_message=message))
-        self.load_backend()
+        # Importing torch in a thread competes for the GIL: the practice screen starts the
+        # loading once the first question is painted; this timer is only a fallback.
+        self.set_timer(1.0, self.start_backend)
 
-    @work(thread=True, exclusive=True, group="backend")
+    def start_backend(self) -> None:
+        """Load the grader in the background, once."""
+        if not self._backend_started:
+            self._backend_started = True
+            self.load_backend()
+
     def load_backend(self) -> None:
+        self.in_thread(self._load_backend, "backend", tracked=False)
+
+    def _load_backend(self) -> None:
         try:
             backend = self.backend_factory(self.settings, self.bank)
             self._warm_up(backend)
             on, reason = backend.llm_status
             if self.settings.offline:
-                on, reason = False, "offline mode"
+                on, reason = False, "LLM rubric off (--offline): grading offline only."
             self.backend, self.llm_on, self.llm_reason = backend, on, reason
         except Exception as exc:  # shown to the user; answers are still saved
             self.backend_error = f"{type(exc).__name__}: {exc}"
         finally:
             self.backend_ready.set()
-        self.call_from_thread(self._backend_loaded)
+        self.ui(self._backend_loaded)
+        if self.backend is not None:
+            with contextlib.suppress(Exception):  # a convenience: never disturb the session
+                self._regrade_saved(self.backend)
+            if self.regraded:
+                self.ui(self.notify, f"Graded {self.regraded} answer(s) saved by an earlier "
+                        "session: see `interviewer history`.")
 
     def _warm_up(self, backend: Backend) -> None:
         """Grade a throw-away answer so the first real grade does not pay for cold caches."""
@@ -244,6 +265,27 @@ class InterviewerApp(App[None]):
         except Exception:  # a real grade will report the problem
             pass
 
+    def _regrade_saved(self, backend: Backend) -> None:
+        """Grade answers an earlier session saved but could not grade (killed, grader failed)."""
+        from interviewer.embedding import model_id
+        from interviewer.grader import GradeRequest
+
+        for row in self.history.ungraded(exclude_session=self.session_id):
+            try:
+                grade = backend.offline(GradeRequest(
+                    answer=row["answer"], question=row["question"], question_id=row["question_id"]
+                ))
+            except Exception as exc:  # still failing: keep the answer and the reason
+                self.history.record_error(row["id"], f"{type(exc).__name__}: {exc}")
+                continue
+            self.history.record_grade(row["id"], GradeUpdate(
+                score=grade.score, band=str(grade.band), grader="offline",
+                offline_grade=grade.model_dump(mode="json"),
+                embedding_model=model_id(self.settings.embedding_model),
+                calibration_version=grade.calibration_version,
+            ))
+            self.regraded += 1
+
     def _backend_loaded(self) -> None:
         self.backend_shown = True
         for screen in self.screen_stack:
@@ -258,6 +300,43 @@ class InterviewerApp(App[None]):
         if self.backend is None:
             raise GraderUnavailable(f"the grader could not be loaded: {self.backend_error}")
         return self.backend
+
+    def in_thread(self, fn: Callable[[], None], name: str, tracked: bool = True) -> None:
+        """Run slow work in a daemon thread.
+
+        Not a Textual thread worker: those run in asyncio's default executor, which the event
+        loop waits for on exit, so quitting would hang until a torch import finished. Tracked
+        jobs (grading) are waited for briefly after quitting, so their results reach the history.
+        """
+        if tracked:
+            with self._grading_done:
+                self._grading += 1
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:  # every job reports its own errors; this is a last resort
+                self.ui(self.notify, f"{type(exc).__name__}: {exc}", severity="error")
+            finally:
+                if tracked:
+                    with self._grading_done:
+                        self._grading -= 1
+                        self._grading_done.notify_all()
+
+        threading.Thread(target=run, name=f"interviewer-{name}", daemon=True).start()
+
+    def ui(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """call_from_thread that is silent once the app has closed (a late grade is still
+        in the history; there is just no screen left to show it on)."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(fn, *args, **kwargs)
+
+    def wait_for_grading(self, timeout: float) -> bool:
+        """After the UI closed: let grades in flight reach the history (True if all did)."""
+        if not self.backend_ready.is_set():  # jobs are waiting for the grader: nothing to save
+            return self._grading == 0
+        with self._grading_done:
+            return self._grading_done.wait_for(lambda: self._grading == 0, timeout)
 
     def status_text(self) -> str:
         if not self.backend_ready.is_set():
@@ -301,11 +380,23 @@ class InterviewerApp(App[None]):
         self.push_screen(StartScreen(self.bank, self.config), chosen)
 
 
-def run_app(
-    settings: Settings, bank: Bank, config: SessionConfig, history_path: Path | None = None
-) -> None:
-    history = History(history_path or settings.history_db)
+def run_app(settings: Settings, bank: Bank, config: SessionConfig, history: History) -> None:
+    """Run the app; on quit, wait briefly for grades in flight, then leave at once.
+
+    The grader may still be loading in a thread (torch imports cannot be interrupted); the
+    process must not hang on it after the user quit, so it ends with os._exit once the history
+    is closed. Answers are already saved, so nothing is lost.
+    """
+    import os
+    import sys
+
+    app = InterviewerApp(settings, bank, config, history=history)
     try:
-        InterviewerApp(settings, bank, config, history=history).run()
+        app.run()
     finally:
+        app.wait_for_grading(timeout=3.0)
         history.close()
+    if any(t.name.startswith("interviewer-") for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)

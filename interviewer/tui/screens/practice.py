@@ -2,7 +2,7 @@
 
 Every question is a small state machine: answer -> grading -> follow-up -> discuss. Answers are
 written to the history before grading starts; grading runs in thread workers and reports back
-with `call_from_thread`, so the UI never blocks and a failing grader never loses an answer.
+with `app.ui` (call_from_thread), so the UI never blocks and a failing grader never loses an answer.
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ class PracticeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self.iapp.start_backend)
         self.update_title()
         self.query_one("#answer", TextArea).focus()
         if not self.deck:
@@ -162,6 +163,11 @@ class PracticeScreen(Screen[None]):
     def status(self) -> StatusLine:
         return self.query_one("#status", StatusLine)
 
+    def set_status(self, message: str, busy: bool = False) -> None:
+        """For worker threads: the status line is looked up on the UI thread, not theirs."""
+        if self.is_attached:
+            self.status.show(message, busy)
+
     def update_title(self) -> None:
         bar = self.query_one("#titlebar", TitleBar)
         pos = f" · Q {self.turn.index + 1}/{len(self.deck)}" if self.turn else ""
@@ -177,6 +183,9 @@ class PracticeScreen(Screen[None]):
                 "The grader could not be loaded: " + self.iapp.backend_error
                 + "\nYour answers are still saved in the history; they cannot be graded now."
             ), title="error"))
+        elif self.iapp.backend is not None and self.iapp.llm_reason and not self.iapp.llm_said:
+            self.iapp.llm_said = True
+            self.say(SystemMessage(Text(self.iapp.llm_reason), title="grader ready"))
 
     def say(self, widget: Widget, top: bool = False) -> None:
         """Add to the transcript and keep it in view."""
@@ -238,6 +247,18 @@ class PracticeScreen(Screen[None]):
         self._scores = scores
 
     # -- actions --------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """No hints or reference answers in a mock interview: hide them from the footer."""
+        if self.mock and action in ("hint", "reference"):
+            return False
+        return True
+
+    def action_scroll_transcript(self, direction: int) -> None:
+        """Read back through the conversation without leaving the editor."""
+        transcript = self.query_one("#transcript", VerticalScroll)
+        step = max(1, transcript.size.height - 2)
+        transcript.scroll_relative(y=direction * step, animate=False)
+
     def action_submit(self) -> None:
         editor = self.query_one("#answer", TextArea)
         text = editor.text.strip()
@@ -362,14 +383,12 @@ class PracticeScreen(Screen[None]):
         if self.mock:
             item = MockItem(q, turn.seconds)
             self.mock_items.append(item)
-            self.run_worker(lambda: self._grade_main(turn, text, item), thread=True,
-                            group="grade", exit_on_error=False)
+            self.iapp.in_thread(lambda: self._grade_main(turn, text, item), "grade")
             self.advance()
             return
         ready = self.iapp.backend_ready.is_set()
         self.status.show("grading…" if ready else "saved · loading the grader…", busy=True)
-        self.run_worker(lambda: self._grade_main(turn, text, None), thread=True,
-                        group="grade", exit_on_error=False)
+        self.iapp.in_thread(lambda: self._grade_main(turn, text, None), "grade")
 
     def _grade_main(self, turn: Turn, text: str, item: MockItem | None) -> None:
         """Worker thread: offline grade, then the LLM rubric if on; history after each."""
@@ -377,10 +396,10 @@ class PracticeScreen(Screen[None]):
         q = turn.question
         try:
             if not app.backend_ready.is_set() and item is None:
-                app.call_from_thread(self.status.show, "saved · loading the grader…", True)
+                app.ui(self.set_status, "saved · loading the grader…", True)
             backend = app.get_backend()
             if item is None:
-                app.call_from_thread(self.status.show, "grading…", True)
+                app.ui(self.set_status, "grading…", True)
             from interviewer.embedding import model_id
             from interviewer.grader import GradeRequest
 
@@ -391,7 +410,7 @@ class PracticeScreen(Screen[None]):
             msg = f"{type(exc).__name__}: {exc}"
             if turn.attempt_id is not None:
                 app.history.record_error(turn.attempt_id, msg)
-            app.call_from_thread(self._grade_failed, turn, msg, item)
+            app.ui(self._grade_failed, turn, msg, item)
             return
         embedding = model_id(app.settings.embedding_model)
         if turn.attempt_id is not None:
@@ -402,12 +421,12 @@ class PracticeScreen(Screen[None]):
             ))
         turn.grade = grade
         if item is None:
-            app.call_from_thread(self._show_offline, turn, grade)
+            app.ui(self._show_offline, turn, grade)
         assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
                                 offline=grade, follow_up=grade.follow_up, notice=None)
         if app.llm_on:
             if item is None:
-                app.call_from_thread(self.status.show, "asking the LLM rubric…", True)
+                app.ui(self.set_status, "asking the LLM rubric…", True)
             try:
                 assessment = backend.assess(req, offline=grade)
             except Exception as exc:  # the offline grade stands
@@ -423,14 +442,14 @@ class PracticeScreen(Screen[None]):
                     prompt_version=llm.prompt_version if llm else None,
                 ))
             if item is None:
-                app.call_from_thread(self._show_llm, turn, assessment)
+                app.ui(self._show_llm, turn, assessment)
         with contextlib.suppress(Exception):  # the schedule is a convenience; the attempt is saved
             self._schedule(q.id, assessment.score)
         turn.assessment = assessment
         if item is not None:
-            app.call_from_thread(self._mock_graded, item, assessment)
+            app.ui(self._mock_graded, item, assessment)
         else:
-            app.call_from_thread(self._after_feedback, turn, assessment)
+            app.ui(self._after_feedback, turn, assessment)
 
     def _grade_failed(self, turn: Turn, msg: str, item: MockItem | None) -> None:
         turn.error = msg
@@ -494,8 +513,7 @@ class PracticeScreen(Screen[None]):
         self.say(UserMessage(text, title="you · follow-up"))
         turn.stage = "follow_grading"
         self.status.show("grading the follow-up…", busy=True)
-        self.run_worker(lambda: self._grade_follow_up(turn, text, follow_id), thread=True,
-                        group="grade", exit_on_error=False)
+        self.iapp.in_thread(lambda: self._grade_follow_up(turn, text, follow_id), "grade")
 
     def _grade_follow_up(self, turn: Turn, text: str, attempt_id: int | None) -> None:
         app = self.iapp
@@ -512,7 +530,7 @@ class PracticeScreen(Screen[None]):
             msg = f"{type(exc).__name__}: {exc}"
             if attempt_id is not None:
                 app.history.record_error(attempt_id, msg)
-            app.call_from_thread(self._grade_failed, turn, msg, None)
+            app.ui(self._grade_failed, turn, msg, None)
             return
         if attempt_id is not None:
             app.history.record_grade(attempt_id, GradeUpdate(
@@ -520,7 +538,7 @@ class PracticeScreen(Screen[None]):
                 offline_grade=grade.model_dump(mode="json"),
                 calibration_version=grade.calibration_version,
             ))
-        app.call_from_thread(self._show_follow_up, turn, grade)
+        app.ui(self._show_follow_up, turn, grade)
 
     def _show_follow_up(self, turn: Turn, grade: Grade) -> None:
         if turn is not self.turn:
@@ -540,8 +558,7 @@ class PracticeScreen(Screen[None]):
             return
         if self.iapp.llm_on and turn.request is not None:
             self.status.show("the interviewer is thinking…", busy=True)
-            self.run_worker(lambda: self._chat(turn, text), thread=True, group="chat",
-                            exit_on_error=False)
+            self.iapp.in_thread(lambda: self._chat(turn, text), "chat")
             return
         self._offline_reply(turn, text)
 
@@ -567,9 +584,9 @@ class PracticeScreen(Screen[None]):
             assert turn.assessment is not None
             reply, cites = backend.chat(turn.request, turn.assessment, text)
         except Exception as exc:
-            app.call_from_thread(self._chat_failed, turn, text, f"{type(exc).__name__}: {exc}")
+            app.ui(self._chat_failed, turn, text, f"{type(exc).__name__}: {exc}")
             return
-        app.call_from_thread(self._show_chat, turn, reply, cites)
+        app.ui(self._show_chat, turn, reply, cites)
 
     def _chat_failed(self, turn: Turn, text: str, msg: str) -> None:
         self.status.clear()

@@ -7,6 +7,8 @@ editor itself keeps them in line with the typing, so a fast typist never loses t
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.binding import Binding
 from textual.widgets import TextArea
 
@@ -19,7 +21,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def screen_bindings() -> list[Binding]:
+def screen_bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
     """The same commands for when the editor does not have focus."""
     return [Binding(k, a, d) for k, a, d in COMMANDS]
 
@@ -27,4 +29,8 @@ def screen_bindings() -> list[Binding]:
 class AnswerEditor(TextArea):
     """Multi-line answer: Enter makes a new line, ctrl+s sends."""
 
-    BINDINGS = [Binding(k, f"screen.{a}", d) for k, a, d in COMMANDS]
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        *(Binding(k, f"screen.{a}", d) for k, a, d in COMMANDS),
+        Binding("ctrl+up", "screen.scroll_transcript(-1)", "Scroll up", show=False),
+        Binding("ctrl+down", "screen.scroll_transcript(1)", "Scroll down", show=False),
+    ]
