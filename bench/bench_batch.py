@@ -1,10 +1,12 @@
 """Batch grading speed: `interviewer grade` on 1,000 answers vs a bare SentenceTransformer.encode.
 
 Both run in this process, on the same 1,000 answers (the dev set's answers, made unique so no
-cache helps), after a warm-up. The grading figure is the whole command run in-process: read the
-file, match questions, grade offline (batched), write the JSONL, print the summary; the model
-load and the index build are done before the clock starts. Goal: grading within 2x of the bare
-encode.
+cache helps). The grading figure is the whole command run in-process: read the file, match
+questions, grade offline (batched), write the JSONL, print the summary. The model load and the
+index build happen in a warm-up before the clock starts. Two grading runs: "cold" also embeds
+the bank's references (every reference the grader compares against: a fixed cost per process,
+whatever the file's size), the second grades 1,000 other answers to the same questions with the
+references already embedded, which is the per-answer cost. Goal: within 2x of the bare encode.
 
     python bench/bench_batch.py [--n 1000]
 """
@@ -60,6 +62,10 @@ def main() -> None:
     texts = [r["answer"] for r in rows]
     infile = tmp / "answers.jsonl"
     infile.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    # the same questions, other (unique) answers: for the run with references already embedded
+    again = tmp / "again.jsonl"
+    again.write_text("".join(json.dumps({**r, "answer": r["answer"] + " Again."}) + "\n"
+                             for r in rows), "utf-8")
     warm = tmp / "warm.jsonl"
     warm.write_text("".join(json.dumps({**r, "answer": r["answer"] + " warm"}) + "\n"
                             for r in rows[:8]), "utf-8")
@@ -68,35 +74,44 @@ def main() -> None:
     bare.encode(["warm up"] * 8, batch_size=64)
     get_embedder().load()
     runner = CliRunner()
-    # warm-up: loads the bank, builds the index, embeds the references (done once per session)
+    # warm-up: loads the bank, builds the index (done once per data dir)
     r = runner.invoke(app, ["grade", str(warm), "--out", str(tmp / "warm-out.jsonl"),
                             "--offline"])
     assert r.exit_code == 0, r.output
+    # a new process starts with no embedded texts: forget what the warm-up embedded
+    get_embedder()._cache.clear()
 
     def bare_encode() -> tuple[float, float]:
         t, c = time.perf_counter(), time.process_time()
         bare.encode(texts, batch_size=64, show_progress_bar=False)
         return time.perf_counter() - t, time.process_time() - c
 
-    # bare runs before and after the grading run: the machine may be shared, take the median
+    def grade(path: Path, out: str) -> tuple[float, float]:
+        t, c = time.perf_counter(), time.process_time()
+        r = runner.invoke(app, ["grade", str(path), "--out", str(tmp / out), "--offline"])
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        assert r.exit_code == 0, r.output
+        assert sum(1 for _ in (tmp / out).open()) == args.n
+        return wall, cpu
+
+    # bare runs around the grading runs (the machine may be shared): the median is used
     bare_runs = [bare_encode()]
-    t, c = time.perf_counter(), time.process_time()
-    r = runner.invoke(app, ["grade", str(infile), "--out", str(tmp / "out.jsonl"), "--offline"])
-    grade_s, grade_cpu = time.perf_counter() - t, time.process_time() - c
-    assert r.exit_code == 0, r.output
-    graded = sum(1 for _ in (tmp / "out.jsonl").open())
-    assert graded == args.n, graded
-    bare_runs += [bare_encode() for _ in range(max(0, args.repeat - 1))]
+    cold = grade(infile, "out.jsonl")
+    bare_runs.append(bare_encode())
+    warm_run = grade(again, "out-again.jsonl")
+    bare_runs += [bare_encode() for _ in range(max(0, args.repeat - 2))]
     bare_s = statistics.median(b for b, _ in bare_runs)
     bare_cpu = statistics.median(c for _, c in bare_runs)
     runs = ", ".join(f"{b:.1f}" for b, _ in bare_runs)
-    print(f"answers: {args.n}; torch threads: {torch.get_num_threads()}")
-    print(f"bare SentenceTransformer.encode: {bare_s:6.1f} s wall, {bare_cpu:6.1f} s CPU "
+    print(f"answers: {args.n} ({len({r['question_id'] for r in rows})} questions); "
+          f"torch threads: {torch.get_num_threads()}")
+    print(f"bare SentenceTransformer.encode:       {bare_s:6.1f} s wall, {bare_cpu:6.1f} s CPU "
           f"({args.n / bare_s:.0f} answers/s; wall runs {runs})")
-    print(f"interviewer grade --offline:     {grade_s:6.1f} s wall, {grade_cpu:6.1f} s CPU "
-          f"({args.n / grade_s:.0f} answers/s)")
-    print(f"ratio grade / bare encode: {grade_s / bare_s:.2f}x wall, {grade_cpu / bare_cpu:.2f}x CPU"
-          " (goal <= 2x)")
+    for name, (w, c) in (("grade, cold (embeds the references)", cold),
+                         ("grade, references already embedded", warm_run)):
+        print(f"{name}: {w:6.1f} s wall, {c:6.1f} s CPU ({args.n / w:.0f} answers/s) "
+              f"-> {w / bare_s:.2f}x wall, {c / bare_cpu:.2f}x CPU of the bare encode")
+    print("goal: within 2x of the bare encode")
 
 if __name__ == "__main__":
     main()

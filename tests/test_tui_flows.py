@@ -440,3 +440,18 @@ async def test_answers_left_ungraded_by_an_earlier_session_are_graded(
         assert rows[aid]["status"] == "graded" and rows[aid]["score"] is not None
         assert rows[aid]["error"] is None
     assert rows[skipped]["status"] == "skipped"
+
+
+async def test_end_of_deck_says_so_and_skips_are_recorded(bank: Bank, settings: Settings,
+                                                          history: History) -> None:
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        assert screen.finished
+        assert any("last question" in t for t in texts(screen, SystemMessage))
+    row = history.attempts()[0]
+    assert row["status"] == "skipped" and row["answer"] == "" and row["question_id"] == q.id

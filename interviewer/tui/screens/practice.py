@@ -118,6 +118,7 @@ class PracticeScreen(Screen[None]):
         self.turn: Turn | None = None
         self.finished = False
         self.mock_items: list[MockItem] = []
+        self.scores: list[float] = []  # offline scores of this deck's main answers
         self._error_shown = False
 
     @property
@@ -230,7 +231,7 @@ class PracticeScreen(Screen[None]):
             self.query_one("#timer", QuestionTimer).stop()
             self.maybe_report()
             return
-        graded = [t for t in self._graded_scores() if t is not None]
+        graded = self.scores
         avg = f", average {sum(graded) / len(graded):.1f}/10" if graded else ""
         self.say(SystemMessage(Text(
             f"That was the last question: {len(graded)} graded{avg}.\n"
@@ -238,20 +239,10 @@ class PracticeScreen(Screen[None]):
         )))
         self.status.show("deck finished")
 
-    def _graded_scores(self) -> list[float | None]:
-        return getattr(self, "_scores", [])
-
-    def _note_score(self, score: float) -> None:
-        scores = self._graded_scores()
-        scores.append(score)
-        self._scores = scores
-
     # -- actions --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No hints or reference answers in a mock interview: hide them from the footer."""
-        if self.mock and action in ("hint", "reference"):
-            return False
-        return True
+        return not (self.mock and action in ("hint", "reference"))
 
     def action_scroll_transcript(self, direction: int) -> None:
         """Read back through the conversation without leaving the editor."""
@@ -468,7 +459,7 @@ class PracticeScreen(Screen[None]):
     def _show_offline(self, turn: Turn, grade: Grade) -> None:
         if turn is not self.turn:
             return
-        self._note_score(grade.score)
+        self.scores.append(grade.score)
         self.say(FeedbackCard(grade, self.iapp.source_titles), top=True)
         self.status.show(
             f"Q{turn.index + 1} scored {grade.score:.1f}/10 ({grade.band})", busy=False
