@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RELATED_K = 3
 RELATED_MIN_SIM = 0.7
-ENCODED_CACHE = 8192  # texts whose vectors and offsets are kept (references, key points, answers)
+ENCODED_CACHE = 8192
+ENCODINGS_FILE = "bank-encodings.npz"  # in the data dir: the bank's texts, embedded once  # texts whose vectors and offsets are kept (references, key points, answers)
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
@@ -72,6 +73,7 @@ class Grader:
         store: Any | None = None,
         calibration: Calibration | None = None,
         other_references: Sequence[str] | None = None,
+        cache_path: Path | None = None,
     ) -> None:
         self.embedder = embedder
         self.bank = bank
@@ -82,12 +84,17 @@ class Grader:
         self._others_texts: list[str] | None = list(other_references) if other_references else None
         self._others_mat: np.ndarray | None = None
         self._related: dict[str, list[Reference]] = {}
+        # The bank's own texts (references, questions, key points, related passages) are the
+        # same in every process: kept on disk so a new process pays no model pass for them.
+        self.cache_path = cache_path
+        self._disk: dict[str, Encoded] = load_encodings(cache_path, embedder.model_id)
 
     # ---------- encoding ----------
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[Encoded]:
         """Sentence vector, token matrix and token offsets per text, one model pass for new texts."""
         with self._lock:
             found = {t: self._enc[t] for t in texts if t in self._enc}
+            found.update({t: self._disk[t] for t in texts if t not in found and t in self._disk})
         todo = list(dict.fromkeys(t for t in texts if t not in found))
         if todo:
             pairs = self.embedder.encode_full(todo, batch_size=batch_size)
@@ -101,6 +108,49 @@ class Grader:
                 while len(self._enc) > ENCODED_CACHE:
                     self._enc.popitem(last=False)
         return [found[t] for t in texts]
+
+    def forget(self, texts: Sequence[str]) -> None:
+        """Drop answers from the caches once graded: a 100,000-row file stays in bounded memory."""
+        with self._lock:
+            for t in texts:
+                self._enc.pop(t, None)
+        self.embedder.forget(texts)
+
+    def _search_text(self, q: Question) -> str:
+        # Indexed passages are embedded with their question: search the same way.
+        return f"{q.question}\n{q.reference}"
+
+    def bank_texts(self) -> list[str]:
+        """Every bank text a grade may need: questions, references, key points, related passages."""
+        if self.bank is None:
+            return []
+        deck = self.bank.deck()
+        if self.store is not None:  # one batched pass for the searches behind related passages
+            self.encode([self._search_text(q) for q in deck])
+        texts: list[str] = []
+        for q in deck:
+            texts.append(q.question)
+            texts.append(q.reference)
+            texts.extend(q.key_points or split_key_points(q.reference))
+            if self.store is not None:
+                texts.append(self._search_text(q))
+                texts.extend(r.text for r in self._related_refs(q))
+        texts.extend(self._other_texts())
+        return list(dict.fromkeys(t for t in texts if t))
+
+    def warm(self) -> int:
+        """Embed the bank's texts now (from disk when cached) and save new ones; returns how many
+        texts needed the model. Called while the user reads the first question or before a batch."""
+        texts = self.bank_texts()
+        missing = [t for t in texts if t not in self._disk]
+        if missing:
+            self.encode(missing)
+            if self.cache_path is not None:
+                with self._lock:
+                    self._disk.update({t: self._enc[t] for t in missing if t in self._enc})
+                    keep = {t: self._disk[t] for t in texts if t in self._disk}
+                save_encodings(self.cache_path, self.embedder.model_id, keep)
+        return len(missing)
 
     def _offsets(self, texts: list[str]) -> list[list[tuple[int, int]] | None]:
         """Character spans of the tokens the model kept (no model pass: tokenizer only)."""
@@ -127,8 +177,7 @@ class Grader:
         if self.store is None:
             return []
         if q.id not in self._related:
-            # Indexed passages are embedded with their question: search the same way.
-            vec = self.encode([f"{q.question}\n{q.reference}"])[0].vector
+            vec = self.encode([self._search_text(q)])[0].vector
             refs: list[Reference] = []
             try:
                 hits = self.store.search_vector(vec, k=RELATED_K, exclude_question_id=q.id)
@@ -229,3 +278,54 @@ class Grader:
             ref_inputs[0].points = self.encode(p.points) if p.points else []
             out.append(grade(q_enc, a_enc, ref_inputs, self.calibration, self._others_for(p)))
         return out
+
+
+def load_encodings(path: Path | None, model_id: str) -> dict[str, Encoded]:
+    """Encodings saved by `save_encodings`; an absent, foreign or damaged file is just a miss."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["model"]) != model_id:
+                return {}
+            texts = json.loads(str(z["texts"]))
+            vecs, tok, spans, offs = z["vecs"], z["tok"], z["spans"], z["offs"]
+            out: dict[str, Encoded] = {}
+            for i, text in enumerate(texts):
+                a, n = int(spans[i, 0]), int(spans[i, 1])
+                o = offs[a : a + n]
+                offsets = None if (n and o[0, 0] < 0) else [(int(x), int(y)) for x, y in o]
+                out[text] = Encoded(text, vecs[i].copy(), tok[a : a + n].astype(np.float32),
+                                    offsets)
+            return out
+    except Exception:
+        return {}
+
+
+def save_encodings(path: Path, model_id: str, encoded: dict[str, Encoded]) -> None:
+    """One npz: sentence vectors, token rows (float32, so cached grades equal fresh ones) and
+    token offsets of the bank's texts. Written atomically; failure to write costs only speed."""
+    texts = list(encoded)
+    if not texts:
+        return
+    vecs = np.stack([encoded[t].vector for t in texts]).astype(np.float32)
+    toks = [encoded[t].tokens for t in texts]
+    lens = [len(m) for m in toks]
+    starts = np.cumsum([0, *lens[:-1]])
+    offs = [
+        np.asarray(e.offsets, dtype=np.int32).reshape(-1, 2) if e.offsets is not None
+        else np.full((len(e.tokens), 2), -1, dtype=np.int32)
+        for e in (encoded[t] for t in texts)
+    ]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp, model=np.array(model_id), texts=np.array(json.dumps(texts)), vecs=vecs,
+            tok=np.concatenate(toks).astype(np.float32),
+            spans=np.stack([starts, np.asarray(lens)], axis=1).astype(np.int64),
+            offs=np.concatenate(offs),
+        )
+        tmp.replace(path)
+    except OSError:
+        pass

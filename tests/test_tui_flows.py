@@ -277,18 +277,21 @@ def test_review_deck_empty_says_when_next_due(bank: Bank, history: History) -> N
 
 
 def test_bank_cache_matches_parser_and_notices_new_documents(settings: Settings) -> None:
-    from interviewer.tui.app import load_bank_cached
+    from interviewer.bank.loader import bank_folders, load_bank_from
 
-    first = load_bank_cached(settings)
+    def parsed() -> Bank:
+        return load_bank_from(bank_folders(settings.user_corpus_dir))
+
+    first = load_bank(settings)
     assert (settings.data_dir / "bank-cache.json").exists()
-    assert load_bank_cached(settings) == first == load_bank(settings)
+    assert load_bank(settings) == first == parsed()
     settings.user_corpus_dir.mkdir(parents=True, exist_ok=True)
     (settings.user_corpus_dir / "mine.md").write_text(
         "# My questions\n\n## 1. What is a tensor?\n\nA tensor is a multi-dimensional array "
         "of numbers. It generalises vectors and matrices to any number of axes.\n",
         encoding="utf-8",
     )
-    assert load_bank_cached(settings) == load_bank(settings) != first
+    assert load_bank(settings) == parsed() != first
 
 
 @pytest.mark.parametrize(

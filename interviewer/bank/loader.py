@@ -6,9 +6,9 @@ The only part of bank/ that touches files; parsing itself is pure (bank/parser.p
 from __future__ import annotations
 
 import importlib.resources
+import json
 import shutil
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +127,6 @@ def load_bank_from(folders: list[Path]) -> Bank:
     return bank
 
 
-@lru_cache(maxsize=8)
-def _cached(folders: tuple[Path, ...], stamp: tuple[float, ...]) -> Bank:
-    return load_bank_from(list(folders))
-
-
 def bank_folders(user_corpus_dir: Path | None) -> list[Path]:
     folders = [builtin_corpus_dir()]
     if user_corpus_dir is not None and user_corpus_dir.is_dir():
@@ -139,17 +134,50 @@ def bank_folders(user_corpus_dir: Path | None) -> list[Path]:
     return folders
 
 
+BANK_CACHE = "bank-cache.json"
+
+
+def _stamp(folders: list[Path]) -> str:
+    """What the parsed bank depends on: every document, curation file and the parser's code."""
+    import interviewer
+
+    files = [p for f in folders for p in [f, *document_files(f), f / CURATION]]
+    files += sorted(Path(__file__).parent.glob("*.py"))
+    return json.dumps(
+        [interviewer.__version__]
+        + [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in files if p.exists()]
+    )
+
+
 def load_bank(settings: Any = None) -> Bank:
-    """The whole bank: shipped corpus plus the user's corpus folder (settings.user_corpus_dir)."""
+    """The whole bank: shipped corpus plus the user's corpus folder (settings.user_corpus_dir).
+
+    Parsed once and kept as JSON in the data dir (`bank-cache.json`): parsing costs a few hundred
+    milliseconds of the TUI's one-second start-up, reading the JSON a few tens. Any change to a
+    document, a curation file or the parser invalidates it; a read-only data dir only costs speed.
+    """
     if settings is None:
         from interviewer.config import load_settings
 
         settings = load_settings()
     folders = bank_folders(settings.user_corpus_dir)
-    stamp = tuple(
-        p.stat().st_mtime for f in folders for p in [f, *document_files(f)] if p.exists()
-    )
-    return _cached(tuple(folders), stamp).model_copy(deep=True)
+    stamp = _stamp(folders)
+    cache = Path(settings.data_dir) / BANK_CACHE
+    try:
+        data = json.loads(cache.read_text("utf-8"))
+        if data.get("stamp") == stamp:
+            return Bank.model_validate(data["bank"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    bank = load_bank_from(folders)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"stamp": stamp, "bank": bank.model_dump(mode="json")}), "utf-8")
+        tmp.replace(cache)
+    except OSError:
+        pass
+    return bank
 
 
 def add_document(path: Path, user_corpus_dir: Path, existing: Bank) -> ParsedDocument:

@@ -222,20 +222,15 @@ def _print_summary(result: RunResult, out: Path, file: Path) -> None:
     if s.graders:
         table.add_row("grader", ", ".join(f"{k} {v}" for k, v in sorted(s.graders.items())))
     console.print(table)
-    if s.topics:
-        t = Table(title="Weakest topics", title_justify="left")
-        t.add_column("topic")
+    for title, shown, rows in (("Weakest topics", s.topics, s.weakest_topics),
+                               ("Weakest questions", s.questions, s.weakest_questions)):
+        if not shown:
+            continue
+        t = Table(title=title, title_justify="left")
+        t.add_column(title.split()[1][:-1])
         t.add_column("answers", justify="right")
         t.add_column("mean", justify="right")
-        for a in s.weakest_topics():
-            t.add_row(a.label, str(a.n), f"{a.mean:.1f}")
-        console.print(t)
-    if s.questions:
-        t = Table(title="Weakest questions", title_justify="left")
-        t.add_column("question")
-        t.add_column("answers", justify="right")
-        t.add_column("mean", justify="right")
-        for a in s.weakest_questions():
+        for a in rows():
             t.add_row(a.label, str(a.n), f"{a.mean:.1f}")
         console.print(t)
     console.print(f"report: {out}", highlight=False, soft_wrap=True)
@@ -272,7 +267,7 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
     from interviewer.assessor import Assessor
     from interviewer.bank.loader import load_bank
     from interviewer.embedding import EmbeddingModelError, get_embedder
-    from interviewer.grader import Grader
+    from interviewer.grader import ENCODINGS_FILE, Grader
     from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher
     from interviewer.store import Store
 
@@ -283,7 +278,9 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
     except EmbeddingModelError as exc:
         fail(str(exc), 2)
     store = _open_store(Store(settings, embedder), bank)
-    grader = Grader(embedder, bank=bank, store=store)
+    grader = Grader(embedder, bank=bank, store=store,
+                    cache_path=settings.data_dir / ENCODINGS_FILE)
+    grader.warm()
     assessor = Assessor(settings, grader)
     llm_on, why = assessor.llm_status
     if llm and not llm_on:

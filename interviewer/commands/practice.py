@@ -31,8 +31,9 @@ def _practice(
     llm_model: str | None = None,
     seed: int | None = None,
 ) -> None:
+    from interviewer.bank.loader import load_bank
     from interviewer.bank.models import TOPICS
-    from interviewer.tui.app import SessionConfig, load_bank_cached, run_app
+    from interviewer.tui.app import SessionConfig, run_app
 
     if mode not in MODES:
         fail(f"unknown mode {mode!r}", hint="use one of: " + ", ".join(MODES))
@@ -40,7 +41,7 @@ def _practice(
         fail("--count must be at least 1")
     settings = settings_from(ctx, offline=offline or None, llm_model=llm_model)
     try:
-        bank = load_bank_cached(settings)
+        bank = load_bank(settings)
     except Exception as exc:  # a broken user corpus file: say which
         fail(f"could not load the question bank: {exc}", hint="run `interviewer corpus check`")
     if source is not None and not any(s.id == source for s in bank.sources):

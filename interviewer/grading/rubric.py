@@ -17,7 +17,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -305,20 +305,23 @@ def _validation_summary(exc: ValidationError) -> str:
     return "JSON does not match the schema: " + "; ".join(parts)
 
 
-def parse_rubric(text: str) -> RubricOutput:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _parse(text: str, model: type[_M]) -> _M:
     data = extract_json(text)
     try:
-        return RubricOutput.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise RubricParseError(_validation_summary(exc)) from None
+
+
+def parse_rubric(text: str) -> RubricOutput:
+    return _parse(text, RubricOutput)
 
 
 def parse_chat(text: str) -> ChatOutput:
-    data = extract_json(text)
-    try:
-        return ChatOutput.model_validate(data)
-    except ValidationError as exc:
-        raise RubricParseError(_validation_summary(exc)) from None
+    return _parse(text, ChatOutput)
 
 
 def _in_range(x: float) -> bool:

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
@@ -95,44 +94,6 @@ def build_deck(
     return (deck[:count] if count else deck), None
 
 
-def load_bank_cached(settings: Settings) -> Bank:
-    """The bank, from a JSON cache in the data dir when no document or parser file changed.
-
-    Parsing the corpus costs a few hundred milliseconds of the one-second start-up budget;
-    validating the cached JSON costs a few tens. Any change to a document, the curation file
-    or the bank package's code invalidates the cache.
-    """
-    import json
-
-    import interviewer
-    from interviewer.bank import loader
-
-    folders = loader.bank_folders(settings.user_corpus_dir)
-    code = Path(loader.__file__).parent
-    files = [p for f in folders for p in [f, *loader.document_files(f), f / loader.CURATION]]
-    files += sorted(code.glob("*.py"))
-    stamp = json.dumps(
-        [interviewer.__version__]
-        + [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in files if p.exists()]
-    )
-    cache = settings.data_dir / "bank-cache.json"
-    try:
-        data = json.loads(cache.read_text("utf-8"))
-        if data.get("stamp") == stamp:
-            return Bank.model_validate(data["bank"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    bank = loader.load_bank(settings)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"stamp": stamp, "bank": bank.model_dump(mode="json")}), "utf-8")
-        tmp.replace(cache)
-    except OSError:  # a read-only data dir only costs speed
-        pass
-    return bank
-
-
 def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
     """The real grader: bundled embedder, the passage index, Grader and Assessor.
 
@@ -140,7 +101,7 @@ def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
     """
     from interviewer.assessor import Assessor
     from interviewer.embedding import get_embedder
-    from interviewer.grader import Grader
+    from interviewer.grader import ENCODINGS_FILE, Grader
 
     embedder = get_embedder(settings.embedding_model)
     embedder.load()
@@ -152,7 +113,10 @@ def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
         store.ensure_index(bank)
     except Exception:  # no index: grade against the question's own reference passages
         store = None
-    grader = Grader(embedder, bank=bank, store=store)
+    cache = settings.data_dir / ENCODINGS_FILE
+    grader = Grader(embedder, bank=bank, store=store, cache_path=cache)
+    if cache.is_file():  # cheap when cached; a first run embeds only what each grade needs
+        grader.warm()
     return Assessor(settings, grader)  # type: ignore[return-value]
 
 
