@@ -113,10 +113,10 @@ def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
         store.ensure_index(bank)
     except Exception:  # no index: grade against the question's own reference passages
         store = None
-    cache = settings.data_dir / ENCODINGS_FILE
-    grader = Grader(embedder, bank=bank, store=store, cache_path=cache)
-    if cache.is_file():  # cheap when cached; a first run embeds only what each grade needs
-        grader.warm()
+    grader = Grader(embedder, bank=bank, store=store, cache_path=settings.data_dir / ENCODINGS_FILE)
+    # From disk in a fraction of a second; the very first launch embeds the bank once (~10 s,
+    # while the user reads the first question) so no later grade waits for a reference.
+    grader.warm()
     return Assessor(settings, grader)  # type: ignore[return-value]
 
 
