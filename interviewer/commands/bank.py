@@ -13,7 +13,7 @@ from interviewer.commands.common import console, err_console, fail, settings_fro
 
 if TYPE_CHECKING:
     from interviewer.config import Settings
-    from interviewer.store import Store
+    from interviewer.store import IndexReport, Store
 
 corpus_app = typer.Typer(help="Inspect and extend the question bank's source documents.",
                          no_args_is_help=True)
@@ -28,33 +28,64 @@ def load_bank_or_fail(settings: Settings) -> Bank:
         fail(str(exc))
 
 
-def open_store(settings: Settings, bank: Bank, rebuild: bool = False, quiet: bool = False) -> Store:
-    """The index, built or brought up to date on first use, with a progress bar when embedding."""
+def _ensure_index(
+    settings: Settings, bank: Bank, rebuild: bool, quiet: bool, transient: bool
+) -> tuple[Store, IndexReport]:
+    """Build or update the index with a progress bar while embedding; raises StoreError."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from interviewer.embedding import get_embedder
-    from interviewer.store import Store, StoreError
+    from interviewer.store import Store
 
     store = Store(settings, get_embedder(settings.embedding_model))
     with Progress(
-        TextColumn("[bold]indexing passages"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err_console, transient=True, disable=quiet,
+        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console, transient=transient, disable=quiet,
     ) as bar:
-        task = bar.add_task("index", total=None)
+        task = bar.add_task("index", total=None, visible=False)
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, visible=total > 0)
 
-        try:
-            report = store.ensure_index(bank, rebuild=rebuild, progress=progress)
-        except StoreError as exc:
-            fail(str(exc), hint=exc.hint)
+        report = store.ensure_index(bank, rebuild=rebuild, progress=progress)
+    return store, report
+
+
+def build_index(
+    settings: Settings, bank: Bank, rebuild: bool = False, quiet: bool = False,
+    transient: bool = True,
+) -> tuple[Store, IndexReport]:
+    """The index, or the command ends with the store's message and the way out."""
+    from interviewer.store import StoreError
+
+    try:
+        return _ensure_index(settings, bank, rebuild, quiet, transient)
+    except StoreError as exc:
+        fail(str(exc), hint=exc.hint)
+
+
+def open_store(settings: Settings, bank: Bank, rebuild: bool = False, quiet: bool = False) -> Store:
+    """The index for a command that needs it: built on first use, said in one dim line."""
+    store, report = build_index(settings, bank, rebuild=rebuild, quiet=quiet)
     if report.embedded and not quiet:
         err_console.print(
             f"[dim]index: embedded {report.embedded} of {report.total} passages "
             f"({'rebuilt' if report.rebuilt else 'updated'}) at {report.location}[/]"
         )
     return store
+
+
+def try_index(settings: Settings, bank: Bank) -> Store | None:
+    """The index for grading, where it only adds related passages: a store that can't be used
+    is a warning, and grading goes on against each question's own reference."""
+    from interviewer.store import StoreError
+
+    try:
+        return _ensure_index(settings, bank, rebuild=False, quiet=False, transient=True)[0]
+    except StoreError as exc:
+        err_console.print(f"[yellow]warning:[/] {exc}; grading without related passages",
+                          highlight=False, soft_wrap=True)
+        return None
 
 
 def _check_source(bank: Bank, source: str | None) -> None:
@@ -152,24 +183,7 @@ def index(
     """Build or update the passage index (only changed passages are embedded)."""
     settings = settings_from(ctx, chroma_url=chroma_url)
     bank = load_bank_or_fail(settings)
-    from interviewer.embedding import get_embedder
-    from interviewer.store import Store, StoreError
-
-    store = Store(settings, get_embedder(settings.embedding_model))
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err_console,
-    ) as bar:
-        task = bar.add_task("index", total=None)
-        try:
-            report = store.ensure_index(
-                bank, rebuild=rebuild,
-                progress=lambda d, t: bar.update(task, completed=d, total=t),
-            )
-        except StoreError as exc:
-            fail(str(exc), hint=exc.hint)
+    _, report = build_index(settings, bank, rebuild=rebuild, transient=False)
     console.print(
         f"{report.total} passages from {len(bank.questions)} questions at {report.location}: "
         f"{report.embedded} embedded, {report.total - report.embedded} unchanged, "

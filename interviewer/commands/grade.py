@@ -240,36 +240,14 @@ def _print_summary(result: RunResult, out: Path, file: Path) -> None:
         err_console.print(f"... and {result.bad_count - len(result.bad)} more", highlight=False)
 
 
-def _open_store(store: Any, bank: Any) -> Any:
-    """The index, brought up to date; without it grading still works (no related passages)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from interviewer.store import StoreError
-
-    with Progress(TextColumn("indexing the bank"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, transient=True) as bar:
-        task = bar.add_task("index", total=None)
-
-        def step(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        try:
-            store.ensure_index(bank, progress=step)
-        except StoreError as exc:
-            err_console.print(f"[yellow]warning:[/] {exc}; grading without related passages",
-                              highlight=False)
-            return None
-    return store
-
-
 def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any, Any, Any]:
     """Bank, model, index, grader, assessor and matcher: the slow part before grading."""
     from interviewer.assessor import Assessor
     from interviewer.bank.loader import load_bank
+    from interviewer.commands.bank import try_index
     from interviewer.embedding import EmbeddingModelError, get_embedder
     from interviewer.grader import ENCODINGS_FILE, Grader
     from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher
-    from interviewer.store import Store
 
     bank = load_bank(settings)
     embedder = get_embedder(settings.embedding_model)
@@ -277,7 +255,7 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
         embedder.load()
     except EmbeddingModelError as exc:
         fail(str(exc), 2)
-    store = _open_store(Store(settings, embedder), bank)
+    store = try_index(settings, bank)
     grader = Grader(embedder, bank=bank, store=store,
                     cache_path=settings.data_dir / ENCODINGS_FILE)
     grader.warm()
