@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Annotated
 
 import typer
@@ -75,5 +76,23 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
+# Options of `practice` that also work without the command name, since a bare
+# `interviewer` is `interviewer practice`: `interviewer --source 001 --count 5`.
+PRACTICE_OPTIONS = ("--source", "--topic", "--count", "--mode", "--seed")
+
+
+def practice_by_default(argv: list[str]) -> list[str]:
+    """Insert `practice` before the first practice option when no command is named."""
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    names |= {g.name or "" for g in app.registered_groups}
+    if any(a in names for a in argv):
+        return argv
+    for i, a in enumerate(argv):
+        if a.split("=", 1)[0] in PRACTICE_OPTIONS:
+            return [*argv[:i], "practice", *argv[i:]]
+    return argv
+
+
 def main() -> None:
+    sys.argv[1:] = practice_by_default(sys.argv[1:])
     app()

@@ -44,3 +44,13 @@ def test_config_file_is_read(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("INTERVIEWER_LLM_MODEL", "env-wins")
     out = runner.invoke(app, ["config"], env={"COLUMNS": "200"})
     assert "env-wins" in out.output and "from-the-file" not in out.output
+
+
+def test_practice_options_work_without_the_command_name() -> None:
+    from interviewer.cli import practice_by_default
+
+    assert practice_by_default(["--source", "001"]) == ["practice", "--source", "001"]
+    assert practice_by_default(["--offline", "--count=3"]) == ["--offline", "practice", "--count=3"]
+    assert practice_by_default(["grade", "f.csv", "--mode", "x"]) == ["grade", "f.csv", "--mode", "x"]
+    assert practice_by_default(["--offline"]) == ["--offline"]
+    assert practice_by_default(["practice", "--source", "1"]) == ["practice", "--source", "1"]
