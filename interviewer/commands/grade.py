@@ -386,7 +386,7 @@ def grade_command(
                 read_rows(file, in_fmt), matcher=matcher, assess=assess,
                 make_request=GradeRequest, write=write_and_count(writer), done=done,
                 result=result, strict=strict, advance=lambda n: progress.advance(task, n),
-                file=str(file), prepare=grader.encode, release=getattr(grader, "forget", None),
+                file=str(file), prepare=grader.encode, release=grader.forget,
             )
     except KeyboardInterrupt:
         result.interrupted = True
