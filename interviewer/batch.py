@@ -125,6 +125,13 @@ def _text(value: Any, name: str) -> str | None:
     """A field as text: strings as is, numbers converted, null/empty as None."""
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"field {name!r} has an invalid \\u escape (a lone surrogate), not text"
+            ) from None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"field {name!r} must be a string, not {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -168,6 +175,9 @@ def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
         except json.JSONDecodeError as exc:
             yield BadRow(file=file, line=n,
                          reason=f"malformed JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})")
+            continue
+        except RecursionError:
+            yield BadRow(file=file, line=n, reason="malformed JSON: nested too deeply")
             continue
         if not isinstance(record, dict):
             yield BadRow(file=file, line=n,
@@ -442,13 +452,11 @@ def read_graded(path: Path, fmt: str, *, repair: bool = False) -> Iterator[Grade
                 offset += len(raw)
                 if not raw.endswith(b"\n"):
                     break
+                good_end = offset  # a complete line is kept, graded row or not
                 try:
                     row = GradedRow.model_validate_json(raw)
                 except ValueError:
-                    if not raw.strip():
-                        good_end = offset
                     continue
-                good_end = offset
                 yield row
         if repair:
             _truncate_partial_tail(path, good_end)

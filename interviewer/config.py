@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_config_dir, user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,12 +45,18 @@ class Settings(BaseSettings):
     collection: str = "passages"
     # LLM rubric
     llm_model: str = "gpt-4o-mini"
-    llm_timeout: float = 30.0
-    llm_retries: int = 2
+    llm_timeout: float = Field(30.0, gt=0, le=3600)
+    llm_retries: int = Field(2, ge=0, le=10)
     offline: bool = False
     # OpenAI-compatible endpoint: read from OPENAI_* as every client does.
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+
+    @field_validator("openai_api_key", "openai_base_url", "chroma_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        """`export OPENAI_API_KEY=` means no key, as every other tool reads it."""
+        return None if isinstance(v, str) and not v.strip() else v
 
     @classmethod
     def settings_customise_sources(

@@ -182,9 +182,14 @@ class History:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(
+                f"cannot create the data dir {self.path.parent}: {exc.strerror or exc}"
+            ) from exc
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
             self._db.row_factory = sqlite3.Row

@@ -149,6 +149,19 @@ class LlmClient:
     def scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
 
+    def _reply_text(self, resp: Any) -> str:
+        """The reply's text, whatever shape the server sent; an odd shape is "no text" (then
+        the caller's parse fails and the repair/fallback path runs). The text is scrubbed of the
+        key (a server may echo it) and of lone surrogates, so nothing stored can carry either."""
+        choices = getattr(resp, "choices", None)
+        first = choices[0] if isinstance(choices, list) and choices else None
+        message = getattr(first, "message", None)
+        content = getattr(message, "content", None)
+        if not isinstance(content, str):
+            return ""
+        content = content.encode("utf-8", "replace").decode("utf-8")
+        return self.scrub(content)
+
     def _backoff(self, attempt: int, exc: Exception | None) -> float:
         delay = self.backoff_base * (2**attempt)
         response = getattr(exc, "response", None)
@@ -250,12 +263,8 @@ class LlmClient:
             with self._lock:
                 self._mode = max(self._mode, mode)
                 self._seed = self._seed and seed
-            choices = getattr(resp, "choices", None) or []
-            text = ""
-            if choices and choices[0].message is not None:
-                text = choices[0].message.content or ""
             return Completion(
-                text=text,
+                text=self._reply_text(resp),
                 model=str(getattr(resp, "model", "") or self.model),
                 mode=MODES[mode],
                 usage=_usage(resp),

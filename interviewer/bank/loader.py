@@ -165,10 +165,10 @@ def load_bank(settings: Any = None) -> Bank:
     cache = Path(settings.data_dir) / BANK_CACHE
     try:
         data = json.loads(cache.read_text("utf-8"))
-        if data.get("stamp") == stamp:
+        if isinstance(data, dict) and data.get("stamp") == stamp:
             return Bank.model_validate(data["bank"])
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        pass  # a damaged cache is only a miss
     bank = load_bank_from(folders)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +182,8 @@ def load_bank(settings: Any = None) -> Bank:
 
 def add_document(path: Path, user_corpus_dir: Path, existing: Bank) -> ParsedDocument:
     """Parse a user's document with the same parser and checks, then copy it into the bank."""
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a directory; give one document")
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
     if path.suffix.lower() not in DOC_SUFFIXES:
@@ -193,6 +195,12 @@ def add_document(path: Path, user_corpus_dir: Path, existing: Bank) -> ParsedDoc
     clash = next((s for s in existing.sources if s.id == sid), None)
     if clash is not None and Path(clash.path).resolve() != (user_corpus_dir / path.name).resolve():
         raise CorpusError(f"{path}: source id {sid!r} is already used by {clash.path}; rename it")
-    user_corpus_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, user_corpus_dir / path.name)
+    target = user_corpus_dir / path.name
+    if target.exists() and target.resolve() == path.resolve():
+        return doc  # already in the user corpus folder: parsed and checked again, nothing to copy
+    try:
+        user_corpus_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    except OSError as exc:
+        raise CorpusError(f"cannot copy {path} to {user_corpus_dir}: {exc.strerror or exc}") from exc
     return doc

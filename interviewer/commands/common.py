@@ -7,9 +7,10 @@ from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from interviewer.config import Settings, load_settings
+from interviewer.config import Settings, config_file, load_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,8 +33,15 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
     merged.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return load_settings(**merged)
-    except Exception as exc:  # pydantic ValidationError or a broken TOML file
-        fail(f"invalid configuration: {exc}")
+    except ValidationError as exc:  # never echo the values: one of them may be the key
+        where = ", ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        fail(f"invalid configuration ({config_file()} or environment): {where}")
+    except Exception as exc:  # a broken TOML file
+        fail(f"invalid configuration file {config_file()}: {type(exc).__name__}: "
+             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
 
 
 def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:

@@ -13,6 +13,8 @@ def config(ctx: typer.Context) -> None:
     s = settings_from(ctx)
     from rich.table import Table
 
+    from interviewer.grading.rubric import redact_url
+
     table = Table(show_header=True, header_style="bold")
     table.add_column("setting")
     table.add_column("value", overflow="fold")
@@ -26,7 +28,8 @@ def config(ctx: typer.Context) -> None:
         ("history", str(s.history_db), ""),
         ("embedding model", s.embedding_model, "INTERVIEWER_EMBEDDING_MODEL"),
         ("llm model", s.llm_model, "INTERVIEWER_LLM_MODEL"),
-        ("llm endpoint", s.openai_base_url or "(OpenAI default)", "OPENAI_BASE_URL"),
+        ("llm endpoint", redact_url(s.openai_base_url) if s.openai_base_url else "(OpenAI default)",
+         "OPENAI_BASE_URL"),
         ("api key", "set" if s.openai_api_key else "not set", "OPENAI_API_KEY"),
         ("llm timeout / retries", f"{s.llm_timeout:g} s / {s.llm_retries}",
          "INTERVIEWER_LLM_TIMEOUT / _RETRIES"),

@@ -338,6 +338,15 @@ def grade_command(
     except OSError as exc:
         fail(f"{file}: cannot read: {exc.strerror}", 2)
 
+    # ...and on an output that can't be written, before loading the model too.
+    for target in dict.fromkeys([rows_file, out]):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            fail(f"{target}: cannot write: {exc.strerror or exc}", 2)
+
     result = RunResult()
     done: set[str] = set()
     if resume and existing:
@@ -390,9 +399,16 @@ def grade_command(
             )
     except KeyboardInterrupt:
         result.interrupted = True
+    except OSError as exc:  # the disk filled up or the output went away mid-run
+        fail(f"{rows_file}: cannot write: {exc.strerror or exc}; rows graded so far are kept, "
+             "--resume continues", 2)
     finally:
         if out_fmt in ("md", "html"):
-            render_report(out_fmt, rows_file, out, file.name, result.bad_count)
+            try:
+                render_report(out_fmt, rows_file, out, file.name, result.bad_count)
+            except OSError as exc:
+                err_console.print(f"[red]error:[/] {out}: cannot write the report: "
+                                  f"{exc.strerror or exc}", highlight=False, soft_wrap=True)
 
     _print_summary(result, out, file)
     if result.interrupted:
