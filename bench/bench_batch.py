@@ -83,9 +83,9 @@ def main() -> None:
     r = runner.invoke(app, ["grade", str(warm), "--out", str(tmp / "warm-out.jsonl"),
                             "--offline"])
     assert r.exit_code == 0, r.output
-    from interviewer.grader import ENCODINGS_FILE
+    from interviewer.config import load_settings
 
-    saved = tmp / "data" / ENCODINGS_FILE
+    saved = load_settings().bank_encodings
 
     def new_process(keep_saved: bool) -> None:
         """A new process starts with no embedded texts in memory."""

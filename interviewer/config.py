@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         return self.data_dir / "history.sqlite3"
 
     @property
+    def bank_encodings(self) -> Path:
+        """The bank's texts, embedded once per machine and model (see Grader.warm)."""
+        return self.data_dir / "bank-encodings.npz"
+
+    @property
     def llm_cache_db(self) -> Path:
         return self.data_dir / "llm-cache.sqlite3"
 

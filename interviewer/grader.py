@@ -33,8 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RELATED_K = 3
 RELATED_MIN_SIM = 0.7
-ENCODED_CACHE = 8192
-ENCODINGS_FILE = "bank-encodings.npz"  # in the data dir: the bank's texts, embedded once  # texts whose vectors and offsets are kept (references, key points, answers)
+ENCODED_CACHE = 8192  # texts whose vectors and offsets are kept (references, key points, answers)
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:

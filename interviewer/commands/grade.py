@@ -246,7 +246,7 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
     from interviewer.bank.loader import load_bank
     from interviewer.commands.bank import try_index
     from interviewer.embedding import EmbeddingModelError, get_embedder
-    from interviewer.grader import ENCODINGS_FILE, Grader
+    from interviewer.grader import Grader
     from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher
 
     bank = load_bank(settings)
@@ -257,7 +257,7 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
         fail(str(exc), 2)
     store = try_index(settings, bank)
     grader = Grader(embedder, bank=bank, store=store,
-                    cache_path=settings.data_dir / ENCODINGS_FILE)
+                    cache_path=settings.bank_encodings)
     grader.warm()
     assessor = Assessor(settings, grader)
     llm_on, why = assessor.llm_status

@@ -101,7 +101,7 @@ def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
     """
     from interviewer.assessor import Assessor
     from interviewer.embedding import get_embedder
-    from interviewer.grader import ENCODINGS_FILE, Grader
+    from interviewer.grader import Grader
 
     embedder = get_embedder(settings.embedding_model)
     embedder.load()
@@ -113,7 +113,7 @@ def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
         store.ensure_index(bank)
     except Exception:  # no index: grade against the question's own reference passages
         store = None
-    grader = Grader(embedder, bank=bank, store=store, cache_path=settings.data_dir / ENCODINGS_FILE)
+    grader = Grader(embedder, bank=bank, store=store, cache_path=settings.bank_encodings)
     # From disk in a fraction of a second; the very first launch embeds the bank once (~10 s,
     # while the user reads the first question) so no later grade waits for a reference.
     grader.warm()
