@@ -114,7 +114,9 @@ def test_calibrate_writes_a_versioned_file_that_eval_can_use(tmp_path: Path) -> 
     assert report["cross_validated"]["n"] == len(ROWS)
     assert "content_recall" in report["single_feature_pearson"]
     cal = json.loads(out_file.read_text())
-    assert cal["version"] and set(cal["weights"]) == {"content_recall", "lex_recall", "novelty"}
+    assert cal["version"] and set(cal["weights"]) == {
+        "fresh_content_recall", "fresh_lex_recall", "novelty"
+    }
     assert cal["fitted_on"]["n"] == len(ROWS)
     code, out, err = run("eval", str(data), "--json", "--offline", "--calibration", str(out_file))
     assert code == 0, err

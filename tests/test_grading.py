@@ -187,7 +187,7 @@ def test_calibration_fit_recovers_a_monotone_model() -> None:
     x = rng.uniform(size=(300, 3))
     y = 1 / (1 + np.exp(-(4 * x[:, 0] + 2 * x[:, 1] - 3)))
     c = fit(x, y, l2=0.001, version="t")
-    assert c.weights["content_recall"] > c.weights["lex_recall"] > 0
+    assert c.weights["fresh_content_recall"] > c.weights["fresh_lex_recall"] > 0
     assert np.corrcoef(predict(c, x), y)[0, 1] > 0.99
     assert all(0 <= s <= 10 for s in predict(c, x))
 
@@ -341,3 +341,40 @@ def test_grade_many_matches_grade_and_bank_questions_work(embedder: Embedder) ->
     assert off.score < fu.score
     with pytest.raises(ValueError):
         grader.grade(GradeRequest(answer="x", question="q"))
+
+
+@pytest.mark.slow
+def test_across_the_real_bank_references_pass_and_non_answers_do_not(embedder: Embedder) -> None:
+    """Every question of the shipped bank: its own reference is a strong answer with no flag;
+    a shuffled list of that reference's terms and another topic's reference score at most 2."""
+    import random
+
+    from interviewer.bank.loader import load_bank
+    from interviewer.grading.features import STOPWORDS, words
+
+    bank = load_bank()
+    grader = Grader(embedder, bank=bank)
+    deck = bank.deck()
+    rng = random.Random(11)
+    refs, salads, others = [], [], []
+    for q in deck:
+        refs.append(GradeRequest(answer=q.reference, question=q.question, question_id=q.id))
+        terms = list(dict.fromkeys(w for w in words(q.reference) if w not in STOPWORDS))
+        rng.shuffle(terms)
+        if len(terms) >= 10:
+            salads.append(GradeRequest(answer=" ".join(terms[:15]), question=q.question,
+                                       question_id=q.id))
+        far = [o for o in deck if not set(o.topics) & set(q.topics)]
+        if far:
+            o = rng.choice(far)
+            others.append(GradeRequest(answer=o.reference, question=q.question, question_id=q.id))
+    ref_grades = grader.grade_many(refs)
+    assert all(g.score >= 7.0 and not g.flags for g in ref_grades), [
+        (r.question_id, g.score, g.flags) for r, g in zip(refs, ref_grades, strict=True)
+        if g.score < 7.0 or g.flags
+    ]
+    salad_grades = grader.grade_many(salads)
+    assert all(g.score <= 2.0 and Flag.keyword_salad in g.flags for g in salad_grades)
+    other_grades = grader.grade_many(others)
+    leaked = [g for g in other_grades if g.score > 2.0]
+    assert len(leaked) <= len(others) // 20  # 95% at least; a few topics overlap in substance

@@ -106,8 +106,11 @@ def test_parrot_needs_question_closeness_and_no_new_terms() -> None:
     # The same closeness with real content is an answer, not a parrot.
     real = "Dropout zeroes random activations in training so units cannot co-adapt; less overfitting."
     assert Flag.parrot not in flags_for(gi(real, cos_question=0.92, cos_reference=0.7))
-    # And few new terms but closer to the reference than the question: not a parrot either.
-    assert Flag.parrot not in flags_for(gi(parrot, cos_question=0.6, cos_reference=0.7))
+    # And few new terms but far from the question in meaning: not a parrot either.
+    assert Flag.parrot not in flags_for(gi(parrot, cos_question=0.5, cos_reference=0.7))
+    # Framing words ("the question asks what ... means") are not new terms.
+    framed = "The question asks what dropout in neural networks means: it is dropout."
+    assert Flag.parrot in flags_for(gi(framed, cos_question=0.8, cos_reference=0.8))
 
 
 def test_keyword_salad_is_a_term_list_from_the_topic() -> None:
@@ -125,6 +128,26 @@ def test_keyword_salad_is_a_term_list_from_the_topic() -> None:
     assert Flag.keyword_salad not in flags_for(gi("dropout, weight decay, early stopping"))
 
 
+def test_keyword_salad_in_other_shapes() -> None:
+    # Shuffled terms with a few stray function words: long runs of terms without grammar.
+    shuffled = "overfitting neurons zero robust randomly activations with regularization step unit dropout fraction"
+    assert Flag.keyword_salad in flags_for(gi(shuffled))
+    # A bare comma list of a dozen single words, even with function words among them.
+    listed = "dropout, which, neurons, zero, fraction, more, robust, features, training, step, unit, overfitting"
+    assert Flag.keyword_salad in flags_for(gi(listed))
+    # The reference itself is never a salad, even a flattened table with long runs of terms.
+    table = (
+        "Aspect Machine Learning Deep Learning Feature Engineering Requires manual feature "
+        "extraction Learns features automatically Data Requirement Works well with smaller datasets"
+    )
+    g = GuardInput(answer=table, question="What is the difference between ML and DL?",
+                   reference=table, cos_reference=1.0, cos_question=0.6)
+    assert Flag.keyword_salad not in flags_for(g)
+    # Unpunctuated prose keeps its function words: not a salad.
+    casual = "dropout turns off random neurons while the network trains so that it cannot rely on any one of them"
+    assert Flag.keyword_salad not in flags_for(gi(casual))
+
+
 def test_other_question_needs_a_clear_margin_and_a_different_concept() -> None:
     text = "A GAN trains a generator against a discriminator."
     assert Flag.other_question in flags_for(
@@ -138,6 +161,10 @@ def test_other_question_needs_a_clear_margin_and_a_different_concept() -> None:
     assert Flag.other_question not in flags_for(
         gi(text, cos_reference=0.5, cos_other=0.9, other_reference_sim=0.8)
     )
+    # A related concept, but the answer is plainly a copy of the other reference: flagged.
+    assert Flag.other_question in flags_for(
+        gi(text, cos_reference=0.6, cos_other=1.0, other_reference_sim=0.7)
+    )
 
 
 def test_off_topic_and_empty_and_too_short() -> None:
@@ -145,6 +172,16 @@ def test_off_topic_and_empty_and_too_short() -> None:
     assert Flag.too_short in flags_for(gi("regularisation"))
     far = "I'd containerise it with Docker and monitor latency in Grafana dashboards."
     assert Flag.off_topic in flags_for(gi(far, cos_reference=0.1, cos_question=0.1))
+    # The question's own words in another sense: nothing of the reference beyond them.
+    homonym = "A transformer is an electrical device with two coils that steps voltage up or down."
+    assert Flag.off_topic in flags_for(
+        gi(homonym, cos_reference=0.4, cos_question=0.6, fresh_lex_recall=0.0,
+           fresh_content_recall=0.25)
+    )
+    assert Flag.off_topic not in flags_for(
+        gi(homonym, cos_reference=0.4, cos_question=0.6, fresh_lex_recall=0.1,
+           fresh_content_recall=0.25)
+    )
     # Two words are too few to call off-topic from a cosine.
     assert Flag.off_topic not in flags_for(gi("weight decay", cos_reference=0.1, cos_question=0.1))
 

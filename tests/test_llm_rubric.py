@@ -632,3 +632,66 @@ def test_a_200_that_is_not_a_chat_completion_falls_back(
     a = assessor.assess(req())
     assert a.grader == "offline" and a.notice is not None and "offline grade" in a.notice
     assert "OPENAI_BASE_URL" in a.notice
+
+
+def test_a_sloppy_but_usable_reply_is_used_and_its_broken_citations_counted(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scores as strings, a missing list, citations without a number or quote: the grade is
+    still the LLM's, the broken citations are dropped and counted, never shown."""
+    sloppy = rubric(8.0)
+    sloppy["overall"] = "8"
+    sloppy["criteria"]["depth"] = {"score": "7/10"}  # no reason
+    del sloppy["model_answer_outline"]
+    sloppy["citations"] = [
+        {"passage": "[1]", "quote": GOOD_QUOTE},
+        {"passage": None, "quote": "made up"},
+        {"quote": "no passage number at all"},
+        "just a string",
+    ]
+    server.queue(chat_reply(sloppy))
+    assessor, _ = make(settings_for(server, monkeypatch))
+
+    a = assessor.assess(req())
+
+    assert a.grader == "llm" and a.llm is not None
+    assert a.llm.overall == 8.0 and a.llm.criteria["depth"].score == 7.0
+    assert [c.quote for c in a.citations] == [GOOD_QUOTE]
+    assert a.llm.dropped_citations == 3
+    assert "made up" not in a.model_dump_json()
+    assert len(server.requests) == 1  # nothing to repair
+
+
+def test_a_runaway_reply_is_bounded(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = rubric(6.0)
+    huge["missing_points"] = ["x" * 50_000] * 500
+    huge["criteria"]["clarity"]["reason"] = "y" * 50_000
+    server.queue(chat_reply(huge))
+    assessor, _ = make(settings_for(server, monkeypatch))
+
+    a = assessor.assess(req())
+
+    assert a.grader == "llm" and a.llm is not None
+    assert len(a.llm.missing_points) <= 12
+    assert all(len(p) <= 520 for p in a.llm.missing_points)
+    assert len(a.llm.criteria["clarity"].reason) <= 520
+    assert len(a.model_dump_json()) < 20_000
+
+
+def test_a_boolean_or_missing_score_is_not_guessed(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = rubric(8.0)
+    bad["overall"] = True
+    no_score = rubric(8.0)
+    del no_score["overall"]
+    server.queue(chat_reply(bad), chat_reply(no_score))
+    assessor, grader = make(settings_for(server, monkeypatch))
+
+    a = assessor.assess(req())
+
+    assert a.grader == "offline" and a.score == grader.result.score
+    assert a.notice is not None and "offline" in a.notice
+    assert len(server.requests) == 2  # one repair attempt, then the offline grade

@@ -96,39 +96,67 @@ class ReferenceFeatures:
     align_precision: float
     lex_recall: float
     lex_precision: float
+    fresh_content_recall: float = 0.0
+    fresh_lex_recall: float = 0.0
     matches: list[KeyPointMatch] = field(default_factory=list)
 
 
-def content_mask(enc: Encoded) -> np.ndarray | None:
-    """True for tokens that belong to a content word (not a function word or punctuation).
-
-    BERTScore weights tokens by rarity so that 'the' and ',' do not pad the recall; without
-    corpus statistics, dropping function words and punctuation is the same idea. None when
-    the token offsets are unknown.
-    """
+def token_words(enc: Encoded) -> list[str] | None:
+    """The whole word each token row belongs to (lower case), or None without offsets."""
     if enc.offsets is None or len(enc.offsets) != len(enc.tokens):
         return None
     text = enc.text.lower()
-    mask = np.zeros(len(enc.offsets), dtype=bool)
-    for i, (a, b) in enumerate(enc.offsets):
-        # The whole word the sub-token belongs to decides.
+    out: list[str] = []
+    for a, b in enc.offsets:
         lo, hi = a, b
         while lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] in "'’"):
             lo -= 1
         while hi < len(text) and (text[hi].isalnum() or text[hi] in "'’"):
             hi += 1
-        word = text[lo:hi].replace("’", "'")
-        mask[i] = any(c.isalnum() for c in word) and word not in STOPWORDS
+        out.append(text[lo:hi].replace("’", "'"))
+    return out
+
+
+def content_mask(enc: Encoded, exclude: frozenset[str] = frozenset()) -> np.ndarray | None:
+    """True for tokens that belong to a content word (not a function word or punctuation),
+    and whose stem is not in `exclude`.
+
+    BERTScore weights tokens by rarity so that 'the' and ',' do not pad the recall; without
+    corpus statistics, dropping function words and punctuation is the same idea. None when
+    the token offsets are unknown or nothing is left.
+    """
+    tw = token_words(enc)
+    if tw is None:
+        return None
+    mask = np.array(
+        [any(c.isalnum() for c in w) and w not in STOPWORDS and stem(w) not in exclude for w in tw],
+        dtype=bool,
+    )
     return mask if mask.any() else None
 
 
-def content_recall(answer: Encoded, reference: Encoded) -> float:
-    """Soft-alignment recall over the reference's content tokens only."""
-    mask = content_mask(reference)
+def content_recall(
+    answer: Encoded, reference: Encoded, exclude: frozenset[str] = frozenset()
+) -> float:
+    """Soft-alignment recall over the reference's content tokens only (minus `exclude`d stems;
+    when excluding leaves nothing, over all content tokens)."""
+    mask = content_mask(reference, exclude) if exclude else None
+    if mask is None:
+        mask = content_mask(reference)
     ref = reference.tokens if mask is None else reference.tokens[mask]
     if len(ref) == 0 or len(answer.tokens) == 0:
         return 0.0
     return float((ref @ answer.tokens.T).max(axis=1).mean())
+
+
+def fresh_lex_recall(answer: str, reference: str, question_terms: frozenset[str]) -> float:
+    """Share of the reference's content stems the answer uses, counting only stems the question
+    did not already give (all of them when the question gives them all)."""
+    r = set(content_terms(reference))
+    fresh = r - question_terms or r
+    if not fresh:
+        return 0.0
+    return len(set(content_terms(answer)) & fresh) / len(fresh)
 
 
 def answer_spans(answer: Encoded) -> list[tuple[str, tuple[int, int]]]:
@@ -199,7 +227,10 @@ def reference_features(
     reference: Encoded,
     points: list[Encoded] | None = None,
     spans: list[tuple[str, tuple[int, int]]] | None = None,
+    question_terms: frozenset[str] = frozenset(),
 ) -> ReferenceFeatures:
+    """Answer-versus-reference figures; the `fresh_` ones ignore the stems in `question_terms`
+    (repeating the question's words shows nothing, so they earn nothing there)."""
     rec, prec = soft_alignment(answer.tokens, reference.tokens)
     lr, lp = lexical_overlap(answer.text, reference.text)
     matches = (
@@ -214,6 +245,8 @@ def reference_features(
         align_precision=prec,
         lex_recall=lr,
         lex_precision=lp,
+        fresh_content_recall=content_recall(answer, reference, question_terms),
+        fresh_lex_recall=fresh_lex_recall(answer.text, reference.text, question_terms),
         matches=matches,
     )
 

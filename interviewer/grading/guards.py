@@ -6,10 +6,12 @@ Each guard is a rule with a reason, not a pattern learnt from the dev rows:
   real explanation is not flagged).
 - injection_suspected: text addressed to the grader (a grader/AI/system is named, or told to
   ignore/disregard, or a score is asked for).
-- parrot: the answer restates the question: it is closer to the question than to the
-  reference and brings almost no term the question does not already contain.
-- keyword_salad: a list of terms without the function words that make sentences (prose has
-  about 40% function words), built from the reference's or question's vocabulary.
+- parrot: the answer restates the question: it is close to the question and brings almost no
+  term the question does not already contain ("the question asks..." framing aside).
+- keyword_salad: terms strung together without the function words that make sentences, built
+  from the reference's or question's vocabulary: either few function words overall (prose has
+  about 40%), or long runs of content words with no function word or punctuation between them
+  (in written answers such runs rarely pass 7 words; a shuffled term list has 10 or more).
 - other_question: clearly closer to another question's reference (of a different concept) than
   to its own.
 - off_topic: far from the reference and the question alike.
@@ -20,7 +22,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from interviewer.grading.features import content_terms, function_word_ratio, words
+from interviewer.grading.features import (
+    STOPWORDS,
+    content_terms,
+    function_word_ratio,
+    stem,
+    words,
+)
 from interviewer.grading.models import Flag
 
 # Caps on the 0-10 score. Every "not an answer" flag keeps the score at or below 2.
@@ -37,13 +45,35 @@ CAPS: dict[Flag, float] = {
 TOO_SHORT_WORDS = 3
 SALAD_MAX_FUNCTION_RATIO = 0.12
 SALAD_MIN_WORDS = 12  # shorter term lists are often fair answers ("push, pop, peek")
+SALAD_RUN_MIN_WORDS = 8
+SALAD_LONGEST_RUN = 9  # content words in a row, no function word or punctuation between
+SALAD_RUN_SHARE = 0.7  # share of content words standing in runs of 4 or more
+SALAD_MAX_ORDERED = 0.8  # adjacent term pairs in the reference's order: a copy, not a salad
+SALAD_LIST_ITEMS = 10
+# Without punctuation, prose still has about 30% or more function words (dev set: 29% at least).
+SALAD_UNPUNCTUATED_FUNCTION_RATIO = 0.22  # a comma list of this many single words is a list, whatever the reference
 PARROT_MAX_NEW_TERMS = 0.34
-PARROT_MIN_QUESTION_COS = 0.75
+PARROT_MIN_QUESTION_COS = 0.6
 PARROT_MAX_SUBSTANCE = 2
+# Words that frame a restatement ("the question asks what X means") rather than add to it.
+_FRAMING = frozenset(
+    stem(w)
+    for w in """question questions ask asks asked asking mean means meaning meant answer call called
+    calls term terms concept concepts idea define defined definition explain explained describe
+    described talk talking say says said basically simply word words name named""".split()
+)
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
-OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept
+OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept...
+OTHER_CLEAR_MARGIN = 0.30  # ...unless the answer is that much closer to it (a copy of it)
+OTHER_CLEAR_MAX_REF_SIM = 0.80
 OFF_TOPIC_MAX_COS = 0.30
+# An answer that uses none of the reference's terms beyond the question's own, and whose tokens
+# barely align with them, talks about something else even when it reuses the question's words
+# ("a kernel is the core of the operating system").
+OFF_TOPIC_FRESH_MAX_RECALL = 0.30
+OFF_TOPIC_FRESH_MAX_COS = 0.45
+OFF_TOPIC_FRESH_MIN_WORDS = 8
 IDK_MAX_SUBSTANCE = 2
 
 # First-person admissions only: "if you're not sure the array is sorted" is an answer.
@@ -106,6 +136,8 @@ class GuardInput:
     cos_question: float
     cos_other: float = -1.0  # answer vs the closest reference of another question
     other_reference_sim: float = 1.0  # that other reference vs the own reference
+    fresh_lex_recall: float | None = None  # reference terms beyond the question's, used
+    fresh_content_recall: float | None = None  # ...and their soft token recall
 
 
 def detect_idk(answer: str, reference: str, question: str) -> bool:
@@ -120,8 +152,9 @@ def detect_injection(answer: str) -> bool:
 
 
 def new_term_ratio(answer: str, question: str) -> float:
-    """Share of the answer's distinct content terms that the question does not contain."""
-    a = set(content_terms(answer))
+    """Share of the answer's distinct content terms that the question does not contain
+    (framing words like "question" or "means" aside)."""
+    a = set(content_terms(answer)) - _FRAMING
     if not a:
         return 0.0
     return len(a - set(content_terms(question))) / len(a)
@@ -136,39 +169,105 @@ def substance(answer: str, reference: str, question: str) -> int:
 def detect_parrot(g: GuardInput) -> bool:
     return (
         g.cos_question >= PARROT_MIN_QUESTION_COS
-        and g.cos_question > g.cos_reference
         and new_term_ratio(g.answer, g.question) <= PARROT_MAX_NEW_TERMS
         and substance(g.answer, g.reference, g.question) <= PARROT_MAX_SUBSTANCE
     )
 
 
+_RUN_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[^\sa-z0-9]")
+
+
+def content_runs(text: str) -> list[int]:
+    """Lengths of the runs of consecutive content words (a function word or any punctuation
+    ends a run)."""
+    runs: list[int] = []
+    cur = 0
+    for t in _RUN_TOKEN.findall(text.lower().replace("’", "'")):
+        if t[0].isalnum() and t not in STOPWORDS:
+            cur += 1
+        else:
+            if cur:
+                runs.append(cur)
+            cur = 0
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def _single_word_items(text: str) -> int:
+    items = [words(item) for item in re.split(r"[,;\n]", text)]
+    single = sum(len(w) == 1 for w in items)
+    return single if single >= 0.7 * sum(bool(w) for w in items) else 0
+
+
+def ordered_like(answer: str, reference: str) -> float:
+    """Share of the answer's adjacent content-word pairs that stand side by side in the
+    reference: near 1 for a copy, near 0 for the same terms shuffled."""
+    a, r = content_terms(answer), content_terms(reference)
+    pairs = list(zip(a, a[1:], strict=False))
+    if not pairs:
+        return 0.0
+    known = set(zip(r, r[1:], strict=False))
+    return sum(p in known for p in pairs) / len(pairs)
+
+
+def _inner_punctuation(text: str) -> int:
+    return len(re.findall(r"[,.;:!?()]", text.strip().rstrip(".!?")))
+
+
 def detect_keyword_salad(g: GuardInput) -> bool:
     ws = words(g.answer)
-    if len(ws) < SALAD_MIN_WORDS or function_word_ratio(g.answer) > SALAD_MAX_FUNCTION_RATIO:
-        return False
-    if function_word_ratio(g.reference) < 0.2:  # a terse reference invites a terse answer
+    if len(ws) < SALAD_RUN_MIN_WORDS:
         return False
     a = set(content_terms(g.answer))
     known = set(content_terms(g.reference)) | set(content_terms(g.question))
     # The terms come from the topic (otherwise it is a list about something else: off_topic).
-    return bool(a) and len(a & known) / len(a) >= 0.3
+    if not a or len(a & known) / len(a) < 0.3:
+        return False
+    if ordered_like(g.answer, g.reference) >= SALAD_MAX_ORDERED:
+        return False  # the reference's own word order: a copy or a table, not a salad
+    runs = content_runs(g.answer)
+    n = sum(runs)
+    if runs and (
+        max(runs) >= SALAD_LONGEST_RUN or sum(r for r in runs if r >= 4) / n >= SALAD_RUN_SHARE
+    ):
+        return True
+    if _single_word_items(g.answer) >= SALAD_LIST_ITEMS:
+        return True  # a bare comma list of words
+    if len(ws) < SALAD_MIN_WORDS:
+        return False
+    fw = function_word_ratio(g.answer)
+    if fw <= SALAD_UNPUNCTUATED_FUNCTION_RATIO and _inner_punctuation(g.answer) <= 1:
+        return True  # a dozen words or more, no sentence in sight
+    # A terse reference invites a terse answer.
+    return fw <= SALAD_MAX_FUNCTION_RATIO and function_word_ratio(g.reference) >= 0.2
 
 
 def detect_other_question(g: GuardInput) -> bool:
     # Clearly closer to the other reference than to both its own reference and its own question
     # (a terse own reference alone is a poor yardstick).
-    return (
-        g.cos_other >= OTHER_MIN_COS
-        and g.cos_other >= g.cos_reference + OTHER_MARGIN
-        and g.cos_other >= g.cos_question + OTHER_MARGIN
-        and g.other_reference_sim < OTHER_MAX_REF_SIM
+    if g.cos_other < OTHER_MIN_COS or g.cos_other < g.cos_question + OTHER_MARGIN:
+        return False
+    margin = g.cos_other - g.cos_reference
+    return (margin >= OTHER_MARGIN and g.other_reference_sim < OTHER_MAX_REF_SIM) or (
+        margin >= OTHER_CLEAR_MARGIN and g.other_reference_sim < OTHER_CLEAR_MAX_REF_SIM
     )
 
 
 def detect_off_topic(g: GuardInput) -> bool:
-    if len(words(g.answer)) < 4:  # a cosine of two or three words says little
+    n = len(words(g.answer))
+    if n < 4:  # a cosine of two or three words says little
         return False
-    return g.cos_reference < OFF_TOPIC_MAX_COS and g.cos_question < OFF_TOPIC_MAX_COS + 0.1
+    if g.cos_reference < OFF_TOPIC_MAX_COS and g.cos_question < OFF_TOPIC_MAX_COS + 0.1:
+        return True
+    return (
+        n >= OFF_TOPIC_FRESH_MIN_WORDS
+        and g.fresh_lex_recall is not None
+        and g.fresh_content_recall is not None
+        and g.fresh_lex_recall == 0.0
+        and g.fresh_content_recall < OFF_TOPIC_FRESH_MAX_RECALL
+        and g.cos_reference < OFF_TOPIC_FRESH_MAX_COS
+    )
 
 
 def flags_for(g: GuardInput) -> list[Flag]:

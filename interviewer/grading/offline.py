@@ -17,7 +17,9 @@ from interviewer.grading.calibration import KNOWN_FEATURES, Calibration
 from interviewer.grading.features import (
     Encoded,
     KeyPointMatch,
+    ReferenceFeatures,
     answer_spans,
+    content_terms,
     length_ratio,
     reference_features,
     words,
@@ -84,27 +86,26 @@ def grade(
         )
 
     spans = answer_spans(answer)
-    own_f = reference_features(answer, own.encoded, own.points, spans)
+    q_terms = frozenset(content_terms(question.text))
+    own_f = reference_features(answer, own.encoded, own.points, spans, q_terms)
     q_f = reference_features(answer, question)
-    base = {
-        "cos": own_f.cos,
-        "align_recall": own_f.align_recall,
-        "content_recall": own_f.content_recall,
-        "align_precision": own_f.align_precision,
-        "lex_recall": own_f.lex_recall,
-        "novelty": own_f.align_precision - q_f.align_precision,
-    }
+
+    def values(f: ReferenceFeatures) -> dict[str, float]:
+        return {
+            "cos": f.cos,
+            "align_recall": f.align_recall,
+            "content_recall": f.content_recall,
+            "fresh_content_recall": f.fresh_content_recall,
+            "align_precision": f.align_precision,
+            "lex_recall": f.lex_recall,
+            "fresh_lex_recall": f.fresh_lex_recall,
+            "novelty": f.align_precision - q_f.align_precision,
+        }
+
+    base = values(own_f)
     feats = dict(base)
     for rel in references[1:]:
-        rf = reference_features(answer, rel.encoded)
-        rel_vals = {
-            "cos": rf.cos,
-            "align_recall": rf.align_recall,
-            "content_recall": rf.content_recall,
-            "align_precision": rf.align_precision,
-            "lex_recall": rf.lex_recall,
-            "novelty": rf.align_precision - q_f.align_precision,
-        }
+        rel_vals = values(reference_features(answer, rel.encoded, question_terms=q_terms))
         w = rel.reference.weight
         for k, v in rel_vals.items():
             feats[k] = max(feats[k], base[k] + w * max(0.0, v - base[k]))
@@ -125,6 +126,8 @@ def grade(
             cos_question=q_f.cos,
             cos_other=cos_other,
             other_reference_sim=other_ref_sim,
+            fresh_lex_recall=feats["fresh_lex_recall"],
+            fresh_content_recall=feats["fresh_content_recall"],
         )
     )
     raw = calibration.score(feats)

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from interviewer.grading.calibration import BandCuts
 from interviewer.grading.models import (
@@ -78,6 +78,42 @@ class RubricRangeError(RubricError):
 
 # --- what the LLM must return -------------------------------------------------------------
 
+# Bounds on what one reply can put on screen or in history: a runaway model cannot flood either.
+MAX_REPLY_CHARS = 4000
+MAX_LINE_CHARS = 500
+MAX_LIST_ITEMS = 12
+
+_NUMBER = re.compile(r"^\s*\[?\s*(-?\d+(?:\.\d+)?)\s*\]?\s*(?:/\s*10)?\s*$")
+
+
+def _number(v: Any) -> Any:
+    """"7", "7.5", "[2]", "8/10" as numbers; anything else left for pydantic to reject."""
+    if isinstance(v, bool):
+        return None  # true/false is not a score
+    if isinstance(v, str):
+        m = _NUMBER.match(v)
+        return float(m.group(1)) if m else v
+    return v
+
+
+def _line(v: Any) -> str:
+    """One line of text from whatever the model put there, bounded."""
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        v = json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
+    return _clip(v.strip(), MAX_LINE_CHARS)
+
+
+def _lines(v: Any) -> list[str]:
+    """A list of short strings: null is empty, one string is a list of one, items bounded."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        v = [v]
+    out = [_line(x) for x in v]
+    return [x for x in out if x][:MAX_LIST_ITEMS]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -85,7 +121,10 @@ class _Strict(BaseModel):
 
 class RubricCriterion(_Strict):
     score: float = Field(description="0 to 10")
-    reason: str = Field(description="one line")
+    reason: str = Field("", description="one line")
+
+    _score = field_validator("score", mode="before")(_number)
+    _reason = field_validator("reason", mode="before")(_line)
 
 
 class RubricCriteria(_Strict):
@@ -100,23 +139,70 @@ class RubricCitation(_Strict):
     quote: str = Field(description="words copied verbatim from that passage")
 
 
+# A citation the model got wrong in shape (no passage number, no quote): kept as one that no
+# passage can match, so it is dropped and counted like any other failed citation rather than
+# making the whole grade unusable.
+_BROKEN_CITATION = {"passage": 0, "quote": ""}
+
+
+def _citations(v: Any) -> Any:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        v = [v]
+    out: list[Any] = []
+    for item in v[: MAX_LIST_ITEMS * 2]:
+        if not isinstance(item, dict):
+            out.append(_BROKEN_CITATION)
+            continue
+        n = _number(item.get("passage"))
+        quote = item.get("quote")
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        if not isinstance(n, int) or isinstance(n, bool) or not isinstance(quote, str):
+            out.append(_BROKEN_CITATION)
+        else:
+            out.append({"passage": n, "quote": quote[:MAX_LINE_CHARS]})
+    return out
+
+
 class RubricOutput(_Strict):
-    """The JSON object the rubric prompt asks for (ranges are checked after parsing)."""
+    """The JSON object the rubric prompt asks for (ranges are checked after parsing).
+
+    Parsing is lenient where leniency loses nothing: numbers given as strings, a missing list
+    read as empty, a malformed citation dropped and counted. A missing score is not guessed.
+    """
 
     criteria: RubricCriteria
     overall: float = Field(description="0 to 10")
-    missing_points: list[str]
-    misconceptions: list[str]
-    model_answer_outline: list[str]
-    citations: list[RubricCitation]
-    follow_up: str = Field(description="one follow-up question on the most important missed point")
+    missing_points: list[str] = Field(default_factory=list)
+    misconceptions: list[str] = Field(default_factory=list)
+    model_answer_outline: list[str] = Field(default_factory=list)
+    citations: list[RubricCitation] = Field(default_factory=list)
+    follow_up: str = Field(
+        "", description="one follow-up question on the most important missed point"
+    )
+
+    _overall = field_validator("overall", mode="before")(_number)
+    _lists = field_validator(
+        "missing_points", "misconceptions", "model_answer_outline", mode="before"
+    )(_lines)
+    _cites = field_validator("citations", mode="before")(_citations)
+    _follow = field_validator("follow_up", mode="before")(_line)
 
 
 class ChatOutput(_Strict):
     """The JSON object the chat prompt asks for."""
 
     reply: str
-    citations: list[RubricCitation]
+    citations: list[RubricCitation] = Field(default_factory=list)
+
+    _cites = field_validator("citations", mode="before")(_citations)
+
+    @field_validator("reply", mode="before")
+    @classmethod
+    def _reply(cls, v: Any) -> Any:
+        return _clip(v.strip(), MAX_REPLY_CHARS) if isinstance(v, str) else v
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
