@@ -157,6 +157,12 @@ class LlmClient:
         first = choices[0] if isinstance(choices, list) and choices else None
         message = getattr(first, "message", None)
         content = getattr(message, "content", None)
+        if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}]
+            content = "".join(
+                str(part.get("text", "")) if isinstance(part, dict)
+                else str(getattr(part, "text", "") or "")
+                for part in content
+            )
         if not isinstance(content, str):
             return ""
         content = content.encode("utf-8", "replace").decode("utf-8")

@@ -12,7 +12,8 @@ The scheduler is SM-2 (Wozniak, 1990) adapted to a 0-10 score:
   answered poorly come back more often even after they are passed.
 
 A poor answer therefore comes back soon and a strong one later; the interval never shrinks on
-a pass. Intervals are in (fractional) days so the history can store them as plain numbers.
+a pass. Within a review session, a lapsed question comes back at the end of the deck
+(`relearn_now`) rather than waiting for the next session. Intervals are in (fractional) days so the history can store them as plain numbers.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ FIRST_INTERVAL_DAYS = 1.0
 SECOND_INTERVAL_DAYS = 6.0
 EASY_BONUS = 1.3
 MAX_INTERVAL_DAYS = 365.0
+# At the end of a review session, lapsed questions due within this many minutes are asked again
+# (as Anki's "learn ahead" does), at most MAX_RELEARN_ASKS times each per session.
+LEARN_AHEAD_MINUTES = 20
+MAX_RELEARN_ASKS = 2
 
 
 class ReviewState(BaseModel):
@@ -114,3 +119,28 @@ def next_due(states: Iterable[ReviewState]) -> datetime | None:
     """When the next question falls due (for 'nothing to review until ...')."""
     dates = [s.due_at for s in states if s.due_at is not None]
     return min(dates) if dates else None
+
+
+def relearn_now(
+    question_ids: Iterable[str],
+    states: dict[str, ReviewState],
+    now: datetime,
+    asked: dict[str, int] | None = None,
+) -> list[str]:
+    """Lapsed questions to ask again before a review session ends: failed last time, due within
+    LEARN_AHEAD_MINUTES, asked fewer than MAX_RELEARN_ASKS + 1 times; soonest due first."""
+    horizon = now + timedelta(minutes=LEARN_AHEAD_MINUTES)
+    asked = asked or {}
+    out: list[tuple[datetime, str]] = []
+    for qid in dict.fromkeys(question_ids):
+        st = states.get(qid)
+        if (
+            st is not None
+            and st.due_at is not None
+            and st.last_score is not None
+            and st.last_score < PASS_SCORE
+            and st.due_at <= horizon
+            and asked.get(qid, 0) <= MAX_RELEARN_ASKS
+        ):
+            out.append((st.due_at, qid))
+    return [qid for _, qid in sorted(out)]

@@ -329,3 +329,27 @@ def test_llm_flag_without_an_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     f = _numbered(tmp_path, 1)
     r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--llm")
     assert r.exit_code == 2 and "--llm" in r.stderr and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("empty.jsonl", ""), ("blank.jsonl", "\n\n  \n"), ("header.csv", "question_id,answer\n"),
+     ("prose.md", "Just some notes, no headings at all.\n")],
+)
+def test_a_file_without_rows_exits_2_before_loading_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str
+) -> None:
+    import interviewer.commands.grade as grade_cmd
+
+    def no_model(*args: Any) -> Any:
+        raise AssertionError("the model was loaded for a file with nothing to grade")
+
+    monkeypatch.setattr(grade_cmd, "_load", no_model)
+    f = tmp_path / name
+    f.write_text(content)
+    out = tmp_path / "out.jsonl"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 2, r.output
+    assert str(f) in r.stderr and ("no answers to grade" in r.stderr or "header" in r.stderr
+                                   or "empty" in r.stderr)
+    assert not out.exists()

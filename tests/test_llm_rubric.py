@@ -695,3 +695,26 @@ def test_a_boolean_or_missing_score_is_not_guessed(
     assert a.grader == "offline" and a.score == grader.result.score
     assert a.notice is not None and "offline" in a.notice
     assert len(server.requests) == 2  # one repair attempt, then the offline grade
+
+
+def test_a_reasoning_preamble_and_content_parts_are_read(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Local reasoning models put <think>...</think> (braces and all) before the JSON; some
+    servers send the content as a list of text parts."""
+    thinking = chat_reply("<think>Is {this} right? The answer says {x}.</think>\n"
+                          + json.dumps(rubric(6.0)))
+    parts = chat_reply("")
+    parts.body["choices"][0]["message"]["content"] = [
+        {"type": "text", "text": json.dumps(rubric(4.0))[:40]},
+        {"type": "text", "text": json.dumps(rubric(4.0))[40:]},
+    ]
+    server.queue(thinking, parts)
+    assessor, _ = make(settings_for(server, monkeypatch))
+
+    first = assessor.assess(req())
+    second = assessor.assess(req("Dropout zeroes some activations at random."))
+
+    assert first.grader == "llm" and first.llm is not None and first.llm.overall == 6.0
+    assert second.grader == "llm" and second.llm is not None and second.llm.overall == 4.0
+    assert len(server.requests) == 2

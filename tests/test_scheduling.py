@@ -8,11 +8,13 @@ import pytest
 
 from interviewer.scheduling import (
     INITIAL_EASE,
+    MAX_RELEARN_ASKS,
     MIN_EASE,
     RELEARN_MINUTES,
     ReviewState,
     next_due,
     quality,
+    relearn_now,
     review,
     review_order,
 )
@@ -79,3 +81,15 @@ def test_review_order_overdue_first_then_new_and_skips_not_due() -> None:
     assert review_order(["a", "b", "c", "d", "e"], states, NOW) == ["b", "a", "d", "e"]
     assert review_order(["a", "b", "c", "d"], states, NOW, include_new=False) == ["b", "a"]
     assert next_due(states.values()) == NOW - timedelta(days=3)
+
+
+def test_relearn_now_brings_back_only_recent_lapses() -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    lapsed = review(ReviewState(question_id="a"), 2.0, now)
+    passed = review(ReviewState(question_id="b"), 8.0, now)
+    old_lapse = ReviewState(question_id="c", last_score=1.0, due_at=now + timedelta(days=2))
+    states = {"a": lapsed, "b": passed, "c": old_lapse}
+    assert relearn_now(["a", "b", "c", "d"], states, now) == ["a"]
+    # Asked too often already this session: the next session takes it.
+    assert relearn_now(["a"], states, now, {"a": MAX_RELEARN_ASKS + 1}) == []
+    assert relearn_now(["a"], states, now, {"a": MAX_RELEARN_ASKS}) == ["a"]

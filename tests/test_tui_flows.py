@@ -108,7 +108,9 @@ async def test_answer_grade_feedback_follow_up_next(
         assert row["embedding_model"] and row["grader"] == "offline"
         # The one covered point leaves others missed: the interviewer follows up on the first.
         assert turn.grade.missed
-        assert turn.stage == "follow_up" and turn.follow_point == turn.grade.missed[0].point
+        assert turn.stage == "follow_up" and turn.follow_point == turn.grade.follow_up_point
+        assert turn.follow_point in [m.point for m in turn.grade.missed]
+        assert turn.follow_point.rstrip(".;:") in " ".join(texts(screen, InterviewerMessage))
         await type_answer(pilot, turn.follow_point)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: turn.stage == "discuss")
@@ -266,6 +268,31 @@ async def test_review_mode_asks_due_questions_first(
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert screen.turn is not None and screen.turn.question.id == qs[0].id
+
+
+async def test_review_mode_asks_a_missed_question_again_before_the_end(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, SessionConfig(mode="review"), deck=[q], history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        for attempt in range(1, 4):
+            assert screen.turn is not None and screen.turn.question.id == q.id
+            assert screen.asked[q.id] == attempt
+            await type_answer(pilot, "I don't know.")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda n=attempt: len(history.attempts()) >= n
+                           and all(a["status"] == "graded" for a in history.attempts()))
+            await wait_for(pilot, lambda n=attempt: (history.review_state(q.id) or ReviewState(
+                question_id="x")).last_score is not None and len(screen.scores) >= n)
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        # Asked once and twice again: then the session ends and the next one takes it.
+        assert screen.finished
+        assert any("once more" in t for t in texts(screen, SystemMessage))
+    assert [a["question_id"] for a in history.attempts()] == [q.id] * 3
 
 
 def test_review_deck_empty_says_when_next_due(bank: Bank, history: History) -> None:

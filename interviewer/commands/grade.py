@@ -337,6 +337,12 @@ def grade_command(
         fail(str(exc), 2)
     except OSError as exc:
         fail(f"{file}: cannot read: {exc.strerror}", 2)
+    if total == 0:
+        if in_fmt == "md":
+            fail(f"{file}: no answers to grade (no # or ## headings)", 2,
+                 "each heading is a question and the text under it the answer")
+        fail(f"{file}: no answers to grade (the file has no rows)", 2,
+             "each row needs question_id or question, and answer")
 
     # ...and on an output that can't be written, before loading the model too.
     for target in dict.fromkeys([rows_file, out]):

@@ -56,12 +56,10 @@ PARROT_MAX_NEW_TERMS = 0.34
 PARROT_MIN_QUESTION_COS = 0.6
 PARROT_MAX_SUBSTANCE = 2
 # Words that frame a restatement ("the question asks what X means") rather than add to it.
-_FRAMING = frozenset(
-    stem(w)
-    for w in """question questions ask asks asked asking mean means meaning meant answer call called
-    calls term terms concept concepts idea define defined definition explain explained describe
-    described talk talking say says said basically simply word words name named""".split()
-)
+_FRAMING_TEXT = """question questions ask asks asked asking mean means meaning meant answer call
+    called calls term terms concept concepts idea define defined definition explain explained
+    describe described talk talking say says said basically simply word words name named"""
+_FRAMING = frozenset(stem(w) for w in _FRAMING_TEXT.split())
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
 OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept...

@@ -61,6 +61,9 @@ class Grade(BaseModel):
     features: dict[str, float] = Field(default_factory=dict)
     references: list[Reference] = Field(default_factory=list)
     follow_up: str | None = None
+    follow_up_point: str | None = Field(
+        default=None, description="the missed key point the follow-up asks about (a follow-up answer is graded against it)"
+    )
     calibration_version: str = ""
 
 

@@ -47,13 +47,23 @@ def seen_part(answer: Encoded) -> Encoded:
     return answer
 
 
-def _follow_up(missed: list[KeyPointMatch], own: RefInput) -> str | None:
-    """Ask about the missed point most central to the reference (closest to its vector)."""
+def _follow_up_point(missed: list[KeyPointMatch], own: RefInput) -> str | None:
+    """The missed point most central to the reference (closest to its vector)."""
     if not missed:
         return None
     central = {p.text: float(p.vector @ own.encoded.vector) for p in own.points}
-    point = max(missed, key=lambda m: central.get(m.point, 0.0)).point
-    return f"You didn't cover this point: “{point}” Can you explain it?"
+    return max(missed, key=lambda m: central.get(m.point, 0.0)).point
+
+
+def follow_up_question(point: str) -> str:
+    """What an interviewer would ask about a point the answer left out."""
+    point = point.strip().rstrip(".;:")
+    if len(point.split()) <= 6:  # a heading or a term: ask about it directly
+        return f"You didn't mention {point}. What is it, and why does it matter here?"
+    return (
+        f"One thing you left out: “{point}.” "
+        "Can you explain why that is, in your own words?"
+    )
 
 
 def grade(
@@ -140,6 +150,7 @@ def grade(
     if capped:  # a non-answer covers nothing, whatever its vectors say
         missed, covered = own_f.matches, []
 
+    point = _follow_up_point(missed, own)
     feats.update(
         {
             "question_cos": q_f.cos,
@@ -159,6 +170,7 @@ def grade(
         flags=flags,
         features={k: round(float(v), 4) for k, v in feats.items()},
         references=[r.reference for r in references],
-        follow_up=_follow_up(missed, own),
+        follow_up=follow_up_question(point) if point else None,
+        follow_up_point=point,
         calibration_version=calibration.version,
     )

@@ -365,8 +365,9 @@ def build_chat_messages(
 
 
 def extract_json(text: str) -> Any:
-    """The JSON object in a reply; tolerates a code fence or prose around it (plain mode)."""
-    text = text.strip()
+    """The JSON object in a reply; tolerates a code fence or prose around it (plain mode), and
+    a reasoning model's <think>...</think> preamble."""
+    text = re.sub(r"<think>.*?(</think>|$)", "", text.strip(), flags=re.S | re.I).strip()
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -22,8 +22,9 @@ from textual.widgets import Footer, TextArea
 
 from interviewer.bank.models import Question
 from interviewer.grading.models import Assessment, Citation, Grade, Reference
+from interviewer.grading.offline import follow_up_question
 from interviewer.history import GradeUpdate, NewAttempt, utcnow
-from interviewer.scheduling import ReviewState, review
+from interviewer.scheduling import ReviewState, relearn_now, review
 from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
 from interviewer.tui.widgets.feedback import (
     FeedbackCard,
@@ -113,12 +114,13 @@ class PracticeScreen(Screen[None]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.deck = deck
+        self.deck = list(deck)  # review mode may append lapsed questions
         self.empty_message = empty_message
         self.turn: Turn | None = None
         self.finished = False
         self.mock_items: list[MockItem] = []
         self.scores: list[float] = []  # offline scores of this deck's main answers
+        self.asked: dict[str, int] = {}  # question id -> times asked in this deck
         self._error_shown = False
 
     @property
@@ -200,6 +202,7 @@ class PracticeScreen(Screen[None]):
     # -- asking ---------------------------------------------------------------------------
     def ask(self, index: int) -> None:
         q = self.deck[index]
+        self.asked[q.id] = self.asked.get(q.id, 0) + 1
         self.turn = Turn(index, q, utcnow(), self.iapp.clock())
         topics = ", ".join(q.topics)
         title = f"interviewer · Q{index + 1}/{len(self.deck)} · {q.id}" + (
@@ -218,10 +221,28 @@ class PracticeScreen(Screen[None]):
 
     def advance(self) -> None:
         nxt = (self.turn.index + 1) if self.turn else 0
+        if nxt >= len(self.deck) and self.config.mode == "review":
+            self._requeue_lapses()
         if nxt >= len(self.deck):
             self.finish()
         else:
             self.ask(nxt)
+
+    def _requeue_lapses(self) -> None:
+        """Review mode: questions answered poorly this session come back before it ends."""
+        h = self.iapp.history
+        ids = [q.id for q in self.deck]
+        states = {qid: st for qid in ids if (st := h.review_state(qid)) is not None}
+        again = relearn_now(ids, states, utcnow(), self.asked)
+        if not again:
+            return
+        by_id = {q.id: q for q in self.deck}
+        self.deck.extend(by_id[qid] for qid in again)
+        n = len(again)
+        self.say(SystemMessage(Text(
+            f"Before we stop: {n} question{'s' if n != 1 else ''} you missed, once more "
+            "(a poor answer comes back within minutes, a strong one days later)."
+        )))
 
     def finish(self) -> None:
         self.finished = True
@@ -476,10 +497,10 @@ class PracticeScreen(Screen[None]):
         grade = turn.grade
         score = f"Q{turn.index + 1} scored {assessment.score:.1f}/10 ({assessment.band})"
         if grade.missed:
-            point = grade.missed[0].point
+            point = grade.follow_up_point or grade.missed[0].point
             turn.follow_point = point
-            turn.follow_question = assessment.follow_up or grade.follow_up or (
-                f"You did not cover this point: “{point}”. Can you explain it?"
+            turn.follow_question = (
+                assessment.follow_up or grade.follow_up or follow_up_question(point)
             )
             turn.stage = "follow_up"
             self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"))
