@@ -131,6 +131,36 @@ def _setup(rng: np.random.Generator) -> tuple[Encoded, RefInput, np.ndarray]:
     return question, RefInput(Reference(id="row", text=ref_text), ref, points), ref_toks
 
 
+def test_follow_up_names_the_recorded_point_and_prefers_a_principle_to_an_example(
+    cal: Calibration,
+) -> None:
+    rng = np.random.default_rng(9)
+    toks = rng.normal(size=(12, 32))
+    example = "For example, iota kappa lambda mu is one such case."
+    principle = "Epsilon zeta eta theta matters because rho sigma tau upsilon follows from it."
+    ref_text = f"Alpha beta gamma delta. {principle} {example}"
+    own = RefInput(
+        Reference(id="row", text=ref_text),
+        enc(ref_text, toks),
+        [enc("Alpha beta gamma delta.", toks[:4]), enc(principle, toks[4:8]),
+         # the example sits closer to the whole reference than the principle does
+         enc(example, toks[8:12] + toks[4:8])],
+    )
+    central = [float(pt.vector @ own.encoded.vector) for pt in own.points]
+    assert central[2] > central[1]
+    g = grade(enc("what is alpha", rng.normal(size=(3, 32))),
+              enc("Alpha beta gamma delta.", toks[:4]), [own], cal)
+    assert {m.point for m in g.missed} == {principle, example}
+    assert g.follow_up_point == principle
+    assert g.follow_up is not None and principle.rstrip(".") in g.follow_up
+    # A short point (a heading, a term) is asked about directly.
+    from interviewer.grading.offline import follow_up_question
+
+    assert follow_up_question("Batch normalization.") == (
+        "You didn't mention Batch normalization. What is it, and why does it matter here?"
+    )
+
+
 def test_grade_is_monotone_in_how_much_of_the_reference_is_said(cal: Calibration) -> None:
     rng = np.random.default_rng(3)
     question, own, ref_toks = _setup(rng)

@@ -9,6 +9,7 @@ missed, always come from the own reference.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,12 +48,20 @@ def seen_part(answer: Encoded) -> Encoded:
     return answer
 
 
+_EXAMPLE = re.compile(r"^\W*(for\s+(example|instance)|e\.g\.|such\s+as)\b", re.IGNORECASE)
+
+
 def _follow_up_point(missed: list[KeyPointMatch], own: RefInput) -> str | None:
-    """The missed point most central to the reference (closest to its vector)."""
+    """The missed point most central to the reference (closest to its vector); an example
+    ("For instance, ...") is asked about only when no principle is left."""
     if not missed:
         return None
     central = {p.text: float(p.vector @ own.encoded.vector) for p in own.points}
-    return max(missed, key=lambda m: central.get(m.point, 0.0)).point
+
+    def rank(m: KeyPointMatch) -> tuple[bool, float]:
+        return (not _EXAMPLE.match(m.point), central.get(m.point, 0.0))
+
+    return max(missed, key=rank).point
 
 
 def follow_up_question(point: str) -> str:

@@ -17,7 +17,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+r", "show the reference answer (recorded)"),
     ("ctrl+k", "skip the question (or the follow-up)"),
     ("ctrl+n", "next question"),
-    ("ctrl+↑ ctrl+↓", "scroll the conversation (or the mouse wheel)"),
+    ("PgUp PgDn", "scroll the conversation (also ctrl+↑ ctrl+↓, or the mouse wheel)"),
     ("ctrl+o", "choose a deck and a mode"),
     ("f2", "your stats"),
     ("f1", "this help"),

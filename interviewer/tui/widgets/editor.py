@@ -33,4 +33,7 @@ class AnswerEditor(TextArea):
         *(Binding(k, f"screen.{a}", d) for k, a, d in COMMANDS),
         Binding("ctrl+up", "screen.scroll_transcript(-1)", "Scroll up", show=False),
         Binding("ctrl+down", "screen.scroll_transcript(1)", "Scroll down", show=False),
+        # Answers are short: page keys read back through the conversation instead.
+        Binding("pageup", "screen.scroll_transcript(-1)", "Scroll up", show=False),
+        Binding("pagedown", "screen.scroll_transcript(1)", "Scroll down", show=False),
     ]
