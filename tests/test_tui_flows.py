@@ -359,7 +359,7 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
         "misconceptions": [],
         "model_answer_outline": ["one", "two"],
         "citations": [{"passage": 1, "quote": quote}],
-        "follow_up": "LLM follow-up: can you say more about that?",
+        "follow_up": f"LLM follow-up: can you say more about this: {q.key_points[2]}?",
     }
     chat = {"reply": "Because the reference says so, plainly.",
             "citations": [{"passage": 1, "quote": quote}]}
@@ -388,7 +388,13 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
             card_text = plain(cards[0].body)
             assert "verified citations" in card_text and quote in card_text
             assert screen.turn is not None
-            assert screen.turn.follow_question == "LLM follow-up: can you say more about that?"
+            assert screen.turn.follow_question == (
+                f"LLM follow-up: can you say more about this: {q.key_points[2]}?"
+            )
+            # The follow-up answer is graded against the point the LLM asked about.
+            grade = screen.turn.grade
+            assert grade is not None and q.key_points[2] in [m.point for m in grade.missed]
+            assert screen.turn.follow_point == q.key_points[2]
             # a question to the interviewer during the follow-up goes to the LLM chat
             await type_answer(pilot, "why is that wrong?")
             await pilot.press("ctrl+s")

@@ -98,6 +98,16 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
 
 
+def point_asked_about(question: str, grade: Grade) -> str | None:
+    """The missed key point an LLM-written follow-up is about (most words in common), so the
+    follow-up answer is graded against what was asked; the offline choice when none shares any."""
+    want = _words(question)
+    best = max(grade.missed, key=lambda m: len(want & _words(m.point)), default=None)
+    if best is not None and want & _words(best.point):
+        return best.point
+    return grade.follow_up_point or (grade.missed[0].point if grade.missed else None)
+
+
 def passages_about(point: str, message: str, refs: list[Reference], k: int = 2) -> list[Reference]:
     """Offline 'chat': the reference passages sharing the most words with the point asked about."""
     want = _words(point + " " + message)
@@ -497,11 +507,13 @@ class PracticeScreen(Screen[None]):
         grade = turn.grade
         score = f"Q{turn.index + 1} scored {assessment.score:.1f}/10 ({assessment.band})"
         if grade.missed:
-            point = grade.follow_up_point or grade.missed[0].point
+            llm_question = assessment.llm.follow_up if assessment.llm else None
+            point = (
+                point_asked_about(llm_question, grade) if llm_question
+                else grade.follow_up_point
+            ) or grade.missed[0].point
             turn.follow_point = point
-            turn.follow_question = (
-                assessment.follow_up or grade.follow_up or follow_up_question(point)
-            )
+            turn.follow_question = llm_question or grade.follow_up or follow_up_question(point)
             turn.stage = "follow_up"
             self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"))
             self.query_one("#answer", TextArea).border_title = "follow-up answer · ctrl+s to send"
