@@ -66,6 +66,11 @@ MIGRATIONS: tuple[str, ...] = (
         last_reviewed_at TEXT
     );
     """,
+    # 2: the key point a follow-up answer is graded against, so a follow-up saved by a session
+    # that died before grading it can be graded later, against the same point.
+    """
+    ALTER TABLE attempts ADD COLUMN follow_point TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -96,6 +101,7 @@ EXPORT_COLUMNS = (
     "error",
     "offline_grade",
     "llm_grade",
+    "follow_point",
 )
 
 
@@ -132,6 +138,9 @@ class NewAttempt(BaseModel):
     reference_shown: bool = False
     topics: list[str] = Field(default_factory=list)
     source: str | None = None
+    follow_point: str | None = Field(
+        default=None, description="for a follow-up: the key point it is graded against"
+    )
 
 
 class GradeUpdate(BaseModel):
@@ -241,7 +250,7 @@ class History:
             cur = db.execute(
                 """INSERT INTO attempts (session_id, question_id, question, answer, mode, kind,
                    parent_id, status, started_at, submitted_at, hints_used, reference_shown,
-                   topics, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   topics, source, follow_point) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     a.session_id,
                     a.question_id,
@@ -257,6 +266,7 @@ class History:
                     int(a.reference_shown),
                     json.dumps(a.topics),
                     a.source,
+                    a.follow_point,
                 ),
             )
             return int(cur.lastrowid or 0)
@@ -313,11 +323,13 @@ class History:
         return out[-limit:] if limit else out
 
     def ungraded(self, exclude_session: str = "", limit: int = 20) -> list[dict[str, Any]]:
-        """Main answers saved but never graded (the app was killed, or the grader failed)."""
+        """Answers saved but never graded (the app was killed, or the grader failed): main
+        answers, and follow-ups whose key point is known."""
         with self._lock:
             rows = self._db.execute(
-                """SELECT * FROM attempts WHERE kind='main' AND status IN ('pending', 'error')
-                   AND answer != '' AND session_id != ? ORDER BY id LIMIT ?""",
+                """SELECT * FROM attempts WHERE status IN ('pending', 'error') AND answer != ''
+                   AND (kind='main' OR (kind='follow_up' AND COALESCE(follow_point, '') != ''))
+                   AND session_id != ? ORDER BY id LIMIT ?""",
                 (exclude_session, limit),
             ).fetchall()
         return [_row_dict(r) for r in rows]

@@ -77,6 +77,27 @@ def test_migrations_versioned_and_idempotent(tmp_path: Path) -> None:
         History(path)
 
 
+def test_a_version_1_database_is_migrated_and_keeps_its_answers(tmp_path: Path) -> None:
+    from interviewer.history import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("BEGIN;" + MIGRATIONS[0] + "; PRAGMA user_version = 1; COMMIT;")
+    db.execute("INSERT INTO attempts (session_id, question, answer, submitted_at) "
+               "VALUES ('s1', 'q', 'kept', 'now')")
+    db.commit()
+    db.close()
+    h = History(path)
+    assert h.version == SCHEMA_VERSION
+    (row,) = h.attempts()
+    assert row["answer"] == "kept" and row["follow_point"] is None
+    fid = h.add_attempt(NewAttempt(question="follow", answer="a", kind="follow_up",
+                                   session_id="s1", follow_point="the point"))
+    assert h.attempt(fid)["follow_point"] == "the point"  # type: ignore[index]
+    assert [r["id"] for r in h.ungraded()] == [row["id"], fid]
+    h.close()
+
+
 def test_stats_by_topic_weakest_and_trend(tmp_path: Path) -> None:
     h = History(tmp_path / "h.sqlite3")
     _attempt(h, "a", 2.0, ["cnn"], day=1)

@@ -467,15 +467,23 @@ async def test_answers_left_ungraded_by_an_earlier_session_are_graded(
     history.record_error(failed, "RuntimeError: the grader fell over")
     skipped = history.add_attempt(NewAttempt(question=q1.question, answer="", question_id=q1.id,
                                              session_id="old", status="skipped"))
+    point = q1.key_points[1]
+    follow = history.add_attempt(NewAttempt(
+        question=f"What about: {point}", answer=point, question_id=q1.id, session_id="old",
+        kind="follow_up", parent_id=killed, follow_point=point,
+    ))
     app = InterviewerApp(settings, bank, deck=[q2], history=history,
                          backend_factory=real_factory(embedder))
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.regraded == 2)
+        await wait_for(pilot, lambda: app.regraded == 3)
     rows = {r["id"]: r for r in history.attempts()}
-    for aid in (killed, failed):
+    for aid in (killed, failed, follow):
         assert rows[aid]["status"] == "graded" and rows[aid]["score"] is not None
         assert rows[aid]["error"] is None
     assert rows[skipped]["status"] == "skipped"
+    # The follow-up is graded against its own point, as it would have been at the time.
+    fg = rows[follow]["offline_grade"]
+    assert [m["point"] for m in fg["covered"] + fg["missed"]] == [point]
 
 
 async def test_end_of_deck_says_so_and_skips_are_recorded(bank: Bank, settings: Settings,

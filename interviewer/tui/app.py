@@ -236,8 +236,10 @@ class InterviewerApp(App[None]):
 
         for row in self.history.ungraded(exclude_session=self.session_id):
             try:
+                follow_point = row.get("follow_point") if row.get("kind") == "follow_up" else None
                 grade = backend.offline(GradeRequest(
-                    answer=row["answer"], question=row["question"], question_id=row["question_id"]
+                    answer=row["answer"], question=row["question"], question_id=row["question_id"],
+                    key_points=[follow_point] if follow_point else None,
                 ))
             except Exception as exc:  # still failing: keep the answer and the reason
                 self.history.record_error(row["id"], f"{type(exc).__name__}: {exc}")

@@ -531,6 +531,7 @@ class PracticeScreen(Screen[None]):
                 question=turn.follow_question or "", answer=text, question_id=q.id,
                 session_id=self.iapp.session_id, mode=self.config.mode, kind="follow_up",
                 parent_id=turn.attempt_id, topics=q.topics, source=q.source,
+                follow_point=turn.follow_point,
             ))
         except Exception as exc:
             self.say(ErrorMessage(Text(f"Could not save this answer to the history: {exc}")))
