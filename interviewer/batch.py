@@ -21,6 +21,10 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
+# A long answer is still an answer (the grader reads its first 256 word pieces); the csv
+# module's default 128 KiB field limit would call it malformed.
+csv.field_size_limit(64 * 1024 * 1024)
+
 INPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
                   ".md": "md", ".markdown": "md"}
 OUTPUT_FORMATS = ("jsonl", "csv", "md", "html")
@@ -73,9 +77,21 @@ def input_format(path: Path) -> str:
     return fmt
 
 
+def check_text_file(path: Path) -> None:
+    """Refuse, naming the file, what is not a UTF-8 text file at all (rows can't be reported
+    one by one from a binary or UTF-16 file: every line would be 'bad')."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BatchFileError(str(path), 0, "UTF-16 text: save it as UTF-8 and try again")
+    if b"\x00" in head:
+        raise BatchFileError(str(path), 0, "not a text file (binary data)")
+
+
 def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row | BadRow]:
     """Rows and bad rows of a file, in file order, one at a time."""
     fmt = fmt or input_format(path)
+    check_text_file(path)
     if fmt == "jsonl":
         items = read_jsonl(path)
     elif fmt == "csv":
@@ -101,10 +117,30 @@ def _unique_ids(items: Iterable[Row | BadRow], file: str) -> Iterator[Row | BadR
         yield item
 
 
+def _cr_lines(fh: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
+    """Lines of a file that ends them with a bare CR (old Mac exports), as if they were LF."""
+    rest = b""
+    while block := fh.read(chunk):
+        parts = (rest + block).split(b"\r")
+        rest = parts.pop()
+        for part in parts:
+            yield part + b"\n"
+    if rest:
+        yield rest
+
+
+def _physical_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    head = fh.read(1 << 16)
+    fh.seek(0)
+    if b"\r" in head and b"\n" not in head:
+        return _cr_lines(fh)
+    return iter(fh)
+
+
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
     """(line number, text or None if not UTF-8, raw bytes) per physical line; BOM dropped."""
     with path.open("rb") as fh:
-        for n, raw in enumerate(fh, start=1):
+        for n, raw in enumerate(_physical_lines(fh), start=1):
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
@@ -121,6 +157,21 @@ def _undecodable(raw: bytes) -> str:
     return "undecodable bytes (not UTF-8)"  # pragma: no cover
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
 def _text(value: Any, name: str) -> str | None:
     """A field as text: strings as is, numbers converted, null/empty as None."""
     if value is None:
@@ -133,7 +184,7 @@ def _text(value: Any, name: str) -> str | None:
                 f"field {name!r} has an invalid \\u escape (a lone surrogate), not text"
             ) from None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"field {name!r} must be a string, not {type(value).__name__}")
+        raise ValueError(f"field {name!r} must be a string, not {_json_kind(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"field {name!r} must be a string, not {value}")
     text = str(value).strip()
@@ -181,7 +232,7 @@ def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
             continue
         if not isinstance(record, dict):
             yield BadRow(file=file, line=n,
-                         reason=f"expected a JSON object, got {type(record).__name__}")
+                         reason=f"expected a JSON object, got {_json_kind(record)}")
             continue
         yield _make_row(record, file, n)
 
@@ -270,6 +321,7 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
     body: list[str] = []
     bad: str | None = None
     fence: str | None = None
+    in_comment = False
 
     def finish(nxt_level: int | None) -> Row | BadRow | None:
         if current is None:
@@ -294,6 +346,13 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
                 bad = f"{_undecodable(raw)} on line {n}"
             continue
         stripped = text.rstrip("\r\n")
+        # An HTML comment is not shown, so its headings are not questions.
+        if in_comment:
+            in_comment = "-->" not in stripped
+            continue
+        if fence is None and stripped.lstrip().startswith("<!--"):
+            in_comment = "-->" not in stripped.split("<!--", 1)[1]
+            continue
         fm = _FENCE.match(stripped)
         if fm:
             if fence is None:
@@ -437,10 +496,14 @@ def _truncate_partial_tail(path: Path, keep: int) -> None:
             fh.truncate(keep)
 
 
-def read_graded(path: Path, fmt: str, *, repair: bool = False) -> Iterator[GradedRow]:
+def read_graded(
+    path: Path, fmt: str, *, repair: bool = False, strict: bool = False
+) -> Iterator[GradedRow]:
     """Rows already graded in an output (JSONL or CSV) file, for --resume and reports.
 
     With `repair`, a trailing half-written record is cut off so the file can be appended to.
+    With `strict` (resume), a complete record that is not a graded row raises BatchFileError:
+    appending to a file that is not our report would mix its lines with ours.
     """
     if not path.exists():
         return
@@ -448,7 +511,7 @@ def read_graded(path: Path, fmt: str, *, repair: bool = False) -> Iterator[Grade
         good_end = 0
         with path.open("rb") as fh:
             offset = 0
-            for raw in fh:
+            for n, raw in enumerate(fh, start=1):
                 offset += len(raw)
                 if not raw.endswith(b"\n"):
                     break
@@ -456,6 +519,10 @@ def read_graded(path: Path, fmt: str, *, repair: bool = False) -> Iterator[Grade
                 try:
                     row = GradedRow.model_validate_json(raw)
                 except ValueError:
+                    if strict and raw.strip():
+                        raise BatchFileError(
+                            str(path), n, "not a row of an interviewer grade report"
+                        ) from None
                     continue
                 yield row
         if repair:
@@ -483,10 +550,22 @@ def read_graded(path: Path, fmt: str, *, repair: bool = False) -> Iterator[Grade
             for fields in records:
                 if header is None:
                     header = fields
+                    if strict and [h.strip() for h in header] != list(CSV_FIELDS):
+                        raise BatchFileError(
+                            str(path), 1, "not an interviewer grade report (unexpected header)"
+                        )
                 elif len(fields) == len(header):
                     parsed = _parse_csv_graded(header, fields)
                     if parsed is not None:
                         yield parsed
+                    elif strict:
+                        raise BatchFileError(
+                            str(path), 0, "a record is not a row of an interviewer grade report"
+                        )
+                elif strict:
+                    raise BatchFileError(
+                        str(path), 0, f"a record has {len(fields)} fields, not {len(header)}"
+                    )
             good_end = offset
     if repair:
         _truncate_partial_tail(path, good_end)
@@ -498,22 +577,33 @@ class RowWriter:
     def __init__(self, path: Path, fmt: str, *, append: bool = False) -> None:
         self.path, self.fmt = path, fmt
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not append or not path.exists() or path.stat().st_size == 0
-        self._fh: IO[str] = path.open("w" if fresh else "a", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._fh) if fmt == "csv" else None
-        if self._csv is not None and fresh:
-            self._csv.writerow(CSV_FIELDS)
-            self._fh.flush()
+        self._fresh = not append or not path.exists() or path.stat().st_size == 0
+        # Opened at the first row: a run that grades nothing leaves an earlier report intact.
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+        self.written = 0
+
+    def _open(self) -> IO[str]:
+        fh = self.path.open("w" if self._fresh else "a", encoding="utf-8", newline="")
+        if self.fmt == "csv":
+            self._csv = csv.writer(fh)
+            if self._fresh:
+                self._csv.writerow(CSV_FIELDS)
+        self._fh = fh
+        return fh
 
     def write(self, row: GradedRow) -> None:
+        fh = self._fh or self._open()
         if self._csv is not None:
             self._csv.writerow(_csv_record(row))
         else:
-            self._fh.write(row.model_dump_json() + "\n")
-        self._fh.flush()
+            fh.write(row.model_dump_json() + "\n")
+        fh.flush()
+        self.written += 1
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
 
     def __enter__(self) -> RowWriter:
         return self

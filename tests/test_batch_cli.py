@@ -353,3 +353,59 @@ def test_a_file_without_rows_exits_2_before_loading_the_model(
     assert str(f) in r.stderr and ("no answers to grade" in r.stderr or "header" in r.stderr
                                    or "empty" in r.stderr)
     assert not out.exists()
+
+
+def test_output_that_is_the_input_under_another_name_or_a_directory_is_refused(
+    tmp_path: Path,
+) -> None:
+    f = _numbered(tmp_path, 3)
+    before = f.read_bytes()
+    linked = tmp_path / "linked.jsonl"
+    linked.hardlink_to(f)
+    for extra in (["--overwrite"], ["--resume"]):
+        r = run(str(f), "--out", str(linked), "--offline", *extra)
+        assert r.exit_code == 2 and "would overwrite the input file" in r.stderr
+    assert f.read_bytes() == before
+    (tmp_path / "d.jsonl").mkdir()
+    r = run(str(f), "--out", str(tmp_path / "d.jsonl"), "--offline")
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+    r = run(str(tmp_path / "d.jsonl"), "--offline")
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+    r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--offline", "--resume", "--overwrite")
+    assert r.exit_code == 2 and "contradict" in r.stderr
+
+
+def test_overwrite_keeps_the_old_report_when_nothing_can_be_graded(tmp_path: Path) -> None:
+    f = _numbered(tmp_path, 2)
+    out = tmp_path / "o.jsonl"
+    assert run(str(f), "--out", str(out), "--offline").exit_code == 0
+    report = out.read_bytes()
+    all_bad = write_jsonl(tmp_path / "bad.jsonl", ["{oops", {"question_id": "000-1", "answer": ""}])
+    r = run(str(all_bad), "--out", str(out), "--offline", "--overwrite")
+    assert r.exit_code == 2 and "nothing could be graded" in r.stderr
+    assert out.read_bytes() == report
+    # ...and a new output that got nothing is not left behind empty.
+    fresh = tmp_path / "new.jsonl"
+    assert run(str(all_bad), "--out", str(fresh), "--offline").exit_code == 2
+    assert not fresh.exists()
+
+
+def test_resume_refuses_a_report_made_from_another_input(tmp_path: Path) -> None:
+    f = _numbered(tmp_path, 3)
+    out = tmp_path / "o.jsonl"
+    assert run(str(f), "--out", str(out), "--offline").exit_code == 0
+    report = out.read_bytes()
+    changed = write_jsonl(tmp_path / "changed.jsonl", [
+        {"question_id": "000-17", "answer": "A different first answer."},
+        {"question_id": "000-4", "answer": "Another."},
+    ])
+    r = run(str(changed), "--out", str(out), "--offline", "--resume")
+    assert r.exit_code == 2 and "another input" in r.stderr and f"{changed}:1" in r.stderr
+    fewer = write_jsonl(tmp_path / "fewer.jsonl", [json.loads(f.read_text().splitlines()[0])])
+    r = run(str(fewer), "--out", str(out), "--offline", "--resume")
+    assert r.exit_code == 2 and "not in" in r.stderr
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("hello world\nnot json at all\n")
+    r = run(str(f), "--out", str(notes), "--offline", "--resume")
+    assert r.exit_code == 2 and f"{notes}:1: not a row" in r.stderr
+    assert out.read_bytes() == report and notes.read_text().startswith("hello world")

@@ -317,3 +317,59 @@ def test_a_100k_row_file_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert sum(1 for _ in out.open()) == n
     # the input is ~9 MB and the output ~40 MB: neither is ever held whole
     assert peak < 25 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_readers_refuse_binary_and_utf16_and_read_cr_only_lines(tmp_path: Path) -> None:
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"question_id,answer\n" + bytes(range(256)) * 8)
+    with pytest.raises(BatchFileError, match="not a text file"):
+        list(read_rows(binary))
+    utf16 = tmp_path / "u.jsonl"
+    utf16.write_text('{"question_id": "000-1", "answer": "x"}\n', encoding="utf-16")
+    with pytest.raises(BatchFileError, match="UTF-16"):
+        list(read_rows(utf16))
+    old_mac = tmp_path / "mac.csv"
+    old_mac.write_bytes(b"question_id,answer\r000-1,first\r000-2,\"two\rlines\"\r000-3,third\r")
+    rows, bad = _split(list(read_rows(old_mac)))
+    assert bad == [] and [(r.line, r.answer) for r in rows] == [
+        (2, "first"), (3, "two\nlines"), (5, "third")
+    ]
+
+
+def test_json_kinds_are_named_in_json_words_and_long_csv_fields_are_fine(tmp_path: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    f.write_text("null\n[1, 2]\n" + json.dumps({"question_id": "000-1", "answer": None}) + "\n"
+                 + json.dumps({"question_id": "000-1", "answer": {"a": 1}}) + "\n")
+    _, bad = _split(list(read_rows(f)))
+    reasons = [b.reason for b in bad]
+    assert reasons[0] == "expected a JSON object, got null"
+    assert reasons[1] == "expected a JSON object, got a list"
+    assert reasons[2] == "empty answer" and "not an object" in reasons[3]
+    assert not any("NoneType" in r or "dict" in r for r in reasons)
+    big = tmp_path / "big.csv"
+    big.write_text("question_id,answer\n000-1," + "word " * 60_000 + "\n")
+    rows, bad = _split(list(read_rows(big)))
+    assert bad == [] and len(rows[0].answer) > 200_000
+
+
+def test_markdown_headings_inside_html_comments_are_not_questions(tmp_path: Path) -> None:
+    f = tmp_path / "a.md"
+    f.write_text("## Real question?\nreal answer\n<!--\n## hidden\nnot shown\n-->\n"
+                 "<!-- ## also hidden -->\n## Second?\nsecond answer\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert bad == [] and [r.question for r in rows] == ["Real question?", "Second?"]
+    assert rows[0].answer == "real answer"
+
+
+def test_strict_resume_reading_refuses_foreign_lines(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    good = GradedRow(id="1", line=1, question_id="000-1", question="q", answer="a", score=5.0,
+                     band="partial", grader="offline", matched_by="id", reference="bank")
+    out.write_text(good.model_dump_json() + "\n{garbage\n" + good.model_dump_json() + "\n")
+    assert len(list(read_graded(out, "jsonl"))) == 2  # reports skip it...
+    with pytest.raises(BatchFileError, match=r":2: not a row"):  # ...resume refuses
+        list(read_graded(out, "jsonl", strict=True))
+    notes = tmp_path / "notes.csv"
+    notes.write_text("hello,world\nnot,a report\n")
+    with pytest.raises(BatchFileError, match="not an interviewer grade report"):
+        list(read_graded(notes, "csv", strict=True))

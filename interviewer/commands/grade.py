@@ -7,8 +7,11 @@ it wrote and `--resume` carries on from there.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +27,6 @@ from interviewer.batch import (
     Row,
     RowWriter,
     Summary,
-    count_items,
     input_format,
     output_format,
     read_graded,
@@ -103,6 +105,18 @@ def _to_output(row: Row, match: Match, a: Assessment, question: str) -> GradedRo
     )
 
 
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file under any name: path, symlink or hard link."""
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
 def grade_rows(
     items: Iterator[Row | BadRow],
     *,
@@ -110,7 +124,7 @@ def grade_rows(
     assess: Callable[[list[Any]], Iterator[Assessment]],
     make_request: Callable[..., Any],
     write: Callable[[GradedRow], None],
-    done: set[str],
+    done: Collection[str],
     result: RunResult,
     strict: bool = False,
     chunk: int = CHUNK,
@@ -305,8 +319,13 @@ def grade_command(
 
     Exit status: 0 all rows graded, 1 some rows skipped, 2 nothing graded or unusable file.
     """
+    if file.is_dir():
+        fail(f"{file}: is a directory, not a file of answers", 2)
     if not file.is_file():
         fail(f"{file}: no such file", 2)
+    if resume and overwrite:
+        fail("--resume and --overwrite contradict each other", 2,
+             "--resume continues the report in --out; --overwrite starts it again")
     try:
         in_fmt = input_format(file)
     except BatchFileError as exc:
@@ -318,8 +337,11 @@ def grade_command(
     except ValueError as exc:
         fail(str(exc), 2)
     rows_file = rows_path(out, out_fmt)
-    if file.resolve() in (out.resolve(), rows_file.resolve()):
-        fail(f"--out {out} would overwrite the input file", 2, "choose another --out")
+    for target in dict.fromkeys([out, rows_file]):
+        if target.is_dir():
+            fail(f"--out {target} is a directory", 2, "give a file name, e.g. report.jsonl")
+        if _same_file(file, target):
+            fail(f"--out {target} would overwrite the input file", 2, "choose another --out")
     stream_fmt = "csv" if out_fmt == "csv" else "jsonl"
     existing = rows_file.exists() and rows_file.stat().st_size > 0
     if existing and not (resume or overwrite):
@@ -329,14 +351,42 @@ def grade_command(
     offline_override = None if llm is None else not llm
     settings = settings_from(ctx, offline=offline_override)
 
-    # Fail early on an unusable file, before loading the model.
+    # What an earlier run already graded (--resume): id -> digest of the answer (not the answer:
+    # a 100,000-row report must not be held in memory).
+    done: dict[str, bytes] = {}
+    result = RunResult()
+    if resume and existing:
+        try:
+            for g in read_graded(rows_file, stream_fmt, repair=True, strict=True):
+                if g.id not in done:
+                    done[g.id] = _digest(g.answer)
+                    result.summary.add(g)
+        except BatchFileError as exc:
+            fail(f"--resume: {exc}", 2, "--overwrite starts the report again, or choose another --out")
+        result.resumed = len(done)
+
+    # Fail early on an unusable file, before loading the model; one pass counts the rows and
+    # checks that a resumed report was made from this very input.
+    total = 0
+    seen: set[str] = set()
     try:
-        next(iter(read_rows(file, in_fmt)), None)
-        total = count_items(file, in_fmt)
+        for item in read_rows(file, in_fmt):
+            total += 1
+            if isinstance(item, Row) and item.id in done:
+                seen.add(item.id)
+                if done[item.id] != _digest(item.answer):
+                    fail(f"--resume: {rows_file} graded row {item.id!r} from another answer than "
+                         f"{file}:{item.line}: that report belongs to another input", 2,
+                         "--overwrite starts the report again, or choose another --out")
     except BatchFileError as exc:
         fail(str(exc), 2)
     except OSError as exc:
         fail(f"{file}: cannot read: {exc.strerror}", 2)
+    if set(done) - seen:
+        extra = sorted(set(done) - seen)
+        fail(f"--resume: {rows_file} has {len(extra)} row(s) whose id is not in {file} "
+             f"(e.g. {extra[0]!r}): that report belongs to another input", 2,
+             "--overwrite starts the report again, or choose another --out")
     if total == 0:
         if in_fmt == "md":
             fail(f"{file}: no answers to grade (no # or ## headings)", 2,
@@ -345,22 +395,16 @@ def grade_command(
              "each row needs question_id or question, and answer")
 
     # ...and on an output that can't be written, before loading the model too.
+    created: list[Path] = []
     for target in dict.fromkeys([rows_file, out]):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                created.append(target)
             with target.open("a", encoding="utf-8"):
                 pass
         except OSError as exc:
             fail(f"{target}: cannot write: {exc.strerror or exc}", 2)
-
-    result = RunResult()
-    done: set[str] = set()
-    if resume and existing:
-        for g in read_graded(rows_file, stream_fmt, repair=True):
-            if g.id not in done:
-                done.add(g.id)
-                result.summary.add(g)
-        result.resumed = len(done)
 
     from interviewer.grader import GradeRequest
 
@@ -409,7 +453,12 @@ def grade_command(
         fail(f"{rows_file}: cannot write: {exc.strerror or exc}; rows graded so far are kept, "
              "--resume continues", 2)
     finally:
-        if out_fmt in ("md", "html"):
+        if result.graded + result.resumed == 0:
+            for target in created:  # nothing to report: leave no empty files behind
+                with contextlib.suppress(OSError):
+                    if target.stat().st_size == 0:
+                        target.unlink()
+        elif out_fmt in ("md", "html"):
             try:
                 render_report(out_fmt, rows_file, out, file.name, result.bad_count)
             except OSError as exc:
