@@ -20,6 +20,10 @@ from interviewer.grading.calibration import FEATURES, fit, predict
 from interviewer.grading.guards import cap_for
 
 
+def _fmt(r: float | None) -> str:
+    return "n/a" if r is None else f"{r:.3f}"
+
+
 def main(path: Path) -> None:
     rows = read_dataset(path)
     grades = grade_rows(rows, _grader(rows, "bundled"), progress=False)
@@ -37,13 +41,13 @@ def main(path: Path) -> None:
         test = source == s
         pred[test] = held_out(~test)
         print(f"leave source {s} out: n={test.sum():3d}  "
-              f"pearson {pearson(pred[test].tolist(), y[test].tolist()):.3f}")
-    print(f"leave one source out, overall: pearson {pearson(pred.tolist(), y.tolist()):.3f}")
+              f"pearson {_fmt(pearson(pred[test].tolist(), y[test].tolist()))}")
+    print(f"leave one source out, overall: pearson {_fmt(pearson(pred.tolist(), y.tolist()))}")
     questions = sorted({r.group for r in rows})
     half = np.array([r.group in set(questions[::2]) for r in rows])
     for name, train in (("first half -> second", half), ("second half -> first", ~half)):
         p = held_out(train)
-        print(f"{name}: pearson {pearson(p.tolist(), y[~train].tolist()):.3f}")
+        print(f"{name}: pearson {_fmt(pearson(p.tolist(), y[~train].tolist()))}")
 
 
 if __name__ == "__main__":

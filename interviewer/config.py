@@ -6,7 +6,11 @@ The config file lives at `<user config dir>/interviewer/config.toml` (see `inter
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +18,16 @@ from platformdirs import user_config_dir, user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 APP = "interviewer"
+
+
+class ConfigError(Exception):
+    """A config file that exists but cannot be used; the message names it (and the line)."""
 
 
 def config_dir() -> Path:
@@ -67,11 +75,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
-        )
+        data = read_config_file(config_file())
+        _warn_unknown_keys(config_file(), data, settings_cls)
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, data))
 
     @property
     def chroma_dir(self) -> Path:
@@ -95,6 +101,72 @@ class Settings(BaseSettings):
         return self.data_dir / "llm-cache.sqlite3"
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings with command-line overrides applied (None means 'not given')."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+class _NoFileSettings(Settings):
+    """Settings from flags and environment alone: what `interviewer config` can still show
+    when the config file is broken."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(*, read_file: bool = True, **overrides: Any) -> Settings:
+    """Settings with command-line overrides applied (None means 'not given'). Raises ConfigError
+    for a config file that can't be read or parsed, ValidationError for a bad value."""
+    cls = Settings if read_file else _NoFileSettings
+    return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The config file's top-level table; {} when there is no file. A UTF-8 BOM (Notepad writes
+    one) is accepted; anything else that keeps the file from being used is a ConfigError, since
+    a file silently ignored leaves the user guessing why a setting does nothing."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a TOML config file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        where = re.search(r" \(at line (\d+), column (\d+)\)$", msg)
+        if where:
+            msg = f"{msg[: where.start()]} (column {where.group(2)})"
+            raise ConfigError(f"{path}:{where.group(1)}: not valid TOML: {msg}") from None
+        raise ConfigError(f"{path}: not valid TOML: {msg}") from None
+
+
+_warned: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _warn_unknown_keys(path: Path, data: dict[str, Any], settings_cls: type[BaseSettings]) -> None:
+    """Say once per process which keys of the file no setting reads: a typo is otherwise a
+    setting silently not applied. Not an error, so a newer file still works with an older tool."""
+    known: set[str] = set()
+    for name, field in settings_cls.model_fields.items():
+        known.add(name.lower())
+        if isinstance(field.validation_alias, str):
+            known.add(field.validation_alias.lower())
+    unknown = tuple(k for k in data if k.lower() not in known)
+    if unknown and (str(path), unknown) not in _warned:
+        _warned.add((str(path), unknown))
+        print(f"warning: {path}: unknown key(s) {', '.join(unknown)} — ignored", file=sys.stderr)

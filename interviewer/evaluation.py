@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
 REQUIRED_COLUMNS = ("question", "reference_answer", "answer", "score")
+# csv's default limit is 128 KiB a field: one long pasted answer would fail the whole file.
+FIELD_LIMIT = 64 * 1024 * 1024
+SAVE_AS_UTF8 = "save it as UTF-8 (in Excel: Save As → CSV UTF-8)"
+EXCEL_UTF8 = "in Excel: Save As → CSV UTF-8"
 
 
 class DatasetError(ValueError):
-    """A malformed eval dataset; `line` is 1-based in the file (the header is line 1)."""
+    """A malformed eval dataset; `line` is 1-based in the file (the header is line 1), or None
+    when the fault is the whole file's (its encoding)."""
 
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+    def __init__(self, line: int | None, message: str, hint: str | None = None) -> None:
+        super().__init__(message if line is None else f"line {line}: {message}")
         self.line = line
         self.message = message
+        self.hint = hint
 
 
 class EvalRow(BaseModel):
@@ -40,44 +48,133 @@ class EvalRow(BaseModel):
 
 class Metrics(BaseModel):
     n: int
-    pearson: float
-    spearman: float
-    qwk: float
+    pearson: float | None = Field(description="None where undefined (see note)")
+    spearman: float | None = Field(description="None where undefined (see note)")
+    qwk: float | None = Field(description="None where undefined (see note)")
     rmse: float
     mae: float
     answers_per_s: float = Field(0.0, description="grading throughput, model load excluded")
+    note: str | None = Field(
+        None, exclude=True, description="why a figure is undefined; printed, never in the JSON"
+    )
 
 
-def parse_dataset(text: str) -> list[EvalRow]:
-    """Rows of an eval CSV. Columns: question, reference_answer, answer, score, optional
-    question_id and max_score (default 5). Raises DatasetError naming the line."""
+def _line_at(raw: bytes, offset: int) -> int:
+    """1-based line of a byte, counting line breaks as the csv reader does (LF, CRLF, lone CR)."""
+    head = raw[:offset]
+    return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a BOM: ASCII text leaves a NUL in every other byte."""
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
+    return (even > 0.3 and odd < 0.05) or (odd > 0.3 and even < 0.05)
+
+
+def decode_dataset(raw: bytes) -> str:
+    """The dataset's text. Spreadsheets save UTF-16 or a legacy code page as readily as UTF-8,
+    and a wrong file may be binary: each gets its own message, with the line where it applies."""
+    head = raw[:1024]
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
+        raise DatasetError(None, "UTF-16 text: save it as UTF-8", EXCEL_UTF8)
+    nul = head.find(b"\0")
+    if nul >= 0:
+        raise DatasetError(
+            _line_at(raw, nul), "binary data (a NUL byte): not a text/CSV file",
+            "give a CSV or TSV file exported as UTF-8 text",
+        )
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = max(body.rfind(b"\n", 0, exc.start), body.rfind(b"\r", 0, exc.start)) + 1
+        column = len(body[start : exc.start].decode("utf-8")) + 1  # valid up to the bad byte
+        raise DatasetError(
+            _line_at(body, exc.start),
+            f"not UTF-8 text (byte 0x{body[exc.start]:02x} at column {column})",
+            SAVE_AS_UTF8,
+        ) from None
+
+
+class _RecordLines:
+    """The physical lines under the csv reader, kept per record to tell where a quote opened."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = io.StringIO(text, newline="")
+        self.record: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.record.append(line)
+        return line
+
+
+def _breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _unclosed_quote_line(rec: list[str], line: int, raw: str, expected: int) -> int | None:
+    """Where a quote that never closed probably opened, for a record with the wrong field count:
+    it swallowed the line breaks after it (a field spans lines), or it ran to the end of the file
+    on the record's own line (too few fields and a quote in the line)."""
+    for i, field in enumerate(rec):
+        if _breaks(field):
+            return line + sum(_breaks(f) for f in rec[:i])
+    if len(rec) < expected and '"' in raw:
+        return line
+    return None
+
+
+def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
+    """Rows of an eval CSV (or TSV: `tsv`, or a header with tabs and no commas). Columns:
+    question, reference_answer, answer, score, optional question_id and max_score (default 5).
+    Raises DatasetError naming the line."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
+    first = re.match(r"[^\r\n]*", text)
+    header_line = first.group() if first else ""
+    tab = tsv or ("\t" in header_line and "," not in header_line)
+    kind = "TSV" if tab else "CSV"
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    lines = _RecordLines(text)
+    reader = csv.reader(lines, delimiter="\t" if tab else ",")
     try:
         header = next(reader)
     except StopIteration:
-        raise DatasetError(1, "the file is empty (expected a CSV header)") from None
+        raise DatasetError(1, f"the file is empty (expected a {kind} header)") from None
     except csv.Error as exc:
-        raise DatasetError(1, f"not valid CSV: {exc}") from None
+        raise DatasetError(1, f"not valid {kind}: {exc}") from None
     cols = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
         raise DatasetError(1, f"missing column(s) {', '.join(missing)}; header is {header!r}")
+    dup = next((c for i, c in enumerate(cols) if c and c in cols[:i]), None)
+    if dup is not None:
+        raise DatasetError(1, f"column {dup!r} appears more than once in the header")
     idx = {c: i for i, c in enumerate(cols)}
     rows: list[EvalRow] = []
     while True:
         line = reader.line_num + 1
+        lines.record = []
         try:
             rec = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DatasetError(line, f"not valid CSV: {exc}") from None
+            raise DatasetError(line, f"not valid {kind}: {exc}") from None
         if not any(f.strip() for f in rec):
             continue
         if len(rec) != len(cols):
-            raise DatasetError(line, f"expected {len(cols)} fields, found {len(rec)}")
+            message = f"expected {len(cols)} fields, found {len(rec)}"
+            quote = _unclosed_quote_line(rec, line, "".join(lines.record), len(cols))
+            if quote is not None:
+                message += f" (an unclosed quote on line {quote}?)"
+            raise DatasetError(line, message)
 
         def get(name: str, rec: list[str] = rec) -> str | None:
             return rec[idx[name]] if name in idx else None
@@ -116,10 +213,24 @@ def parse_dataset(text: str) -> list[EvalRow]:
     return rows
 
 
-def pearson(x: ArrayLike, y: ArrayLike) -> float:
+def correlation_undefined(x: ArrayLike, y: ArrayLike) -> str | None:
+    """Why Pearson and Spearman can't be computed on these pairs, or None when they can: a
+    correlation needs two points and spread on both sides (0.0 would read as 'no agreement')."""
     a, b = np.asarray(x, float), np.asarray(y, float)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return 0.0
+    if len(a) < 2:
+        return "there is only one answer" if len(a) == 1 else "there are no answers"
+    if b.min() == b.max():
+        return f"every human score is {b[0]:g}"
+    if a.min() == a.max():
+        return f"every predicted score is {a[0]:g}"
+    return None
+
+
+def pearson(x: ArrayLike, y: ArrayLike) -> float | None:
+    """Pearson r, or None where it is undefined (see correlation_undefined)."""
+    a, b = np.asarray(x, float), np.asarray(y, float)
+    if correlation_undefined(a, b) is not None:
+        return None
     return float(np.corrcoef(a, b)[0, 1])
 
 
@@ -133,27 +244,30 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return sums[inv] / counts[inv]
 
 
-def spearman(x: ArrayLike, y: ArrayLike) -> float:
+def spearman(x: ArrayLike, y: ArrayLike) -> float | None:
+    """Spearman ρ, or None where it is undefined (constant ranks are constant values)."""
     a, b = np.asarray(x, float), np.asarray(y, float)
-    if len(a) < 2:
-        return 0.0
+    if correlation_undefined(a, b) is not None:
+        return None
     return pearson(_ranks(a), _ranks(b))
 
 
-def qwk(x: Sequence[int], y: Sequence[int], min_rating: int, max_rating: int) -> float:
-    """Quadratic weighted kappa between two integer ratings on min..max."""
-    a = np.clip(np.asarray(x, int), min_rating, max_rating) - min_rating
-    b = np.clip(np.asarray(y, int), min_rating, max_rating) - min_rating
-    k = max_rating - min_rating + 1
-    if len(a) == 0 or k < 2:
-        return 0.0
-    observed = np.zeros((k, k))
-    np.add.at(observed, (a, b), 1)
-    expected = np.outer(np.bincount(a, minlength=k), np.bincount(b, minlength=k)) / len(a)
-    i, j = np.indices((k, k))
-    weights = (i - j) ** 2 / (k - 1) ** 2
-    denom = float((weights * expected).sum())
-    return 1.0 if denom == 0 else 1.0 - float((weights * observed).sum()) / denom
+def qwk(x: Sequence[int], y: Sequence[int], min_rating: int, max_rating: int) -> float | None:
+    """Quadratic weighted kappa between two integer ratings on min..max; None where undefined
+    (no ratings, or both sides one and the same rating: no disagreement was possible).
+
+    O(n), not the k×k matrix form, so a 0..1e6 scale costs nothing: the (k-1)² weights cancel,
+    and with expected counts from the marginals the denominator is E[(a-b')²] for independent
+    a, b' = var(a) + var(b) + (mean a - mean b)².
+    """
+    a = np.clip(np.asarray(x, np.int64), min_rating, max_rating).astype(float)
+    b = np.clip(np.asarray(y, np.int64), min_rating, max_rating).astype(float)
+    if len(a) == 0:
+        return None
+    denom = float(a.var() + b.var() + (a.mean() - b.mean()) ** 2)
+    if denom == 0:
+        return None
+    return 1.0 - float(np.mean((a - b) ** 2)) / denom
 
 
 def rmse(x: ArrayLike, y: ArrayLike) -> float:
@@ -171,10 +285,16 @@ def to_scale(score10: float, max_score: float) -> float:
     return score10 / 10.0 * max_score
 
 
+def _r4(x: float | None) -> float | None:
+    """Four decimals, and never -0.0 in the JSON."""
+    return None if x is None else round(x, 4) + 0.0
+
+
 def metrics(
     predicted: ArrayLike, human: ArrayLike, max_score: float, seconds: float = 0.0
 ) -> Metrics:
-    """All figures for predictions already mapped to the dataset's scale.
+    """All figures for predictions already mapped to the dataset's scale; a figure that can't be
+    computed is None, with a one-line `note` saying why.
 
     QWK rounds both sides to whole points of the scale (half-point human grades, as when two
     graders are averaged, round half up).
@@ -182,14 +302,25 @@ def metrics(
     p = np.asarray(predicted, float)
     h = np.asarray(human, float)
     top = int(math.ceil(max_score))
-    pr = np.floor(p + 0.5).astype(int)
-    hr = np.floor(h + 0.5).astype(int)
+    pr = np.floor(p + 0.5).astype(np.int64)
+    hr = np.floor(h + 0.5).astype(np.int64)
+    kappa = qwk(pr.tolist(), hr.tolist(), 0, top)
+    why = correlation_undefined(p, h)
+    undefined = (["Pearson", "Spearman"] if why else []) + (["QWK"] if kappa is None else [])
+    reasons = [why] if why else []
+    if kappa is None and len(hr) and not (why and why.startswith("every human")):
+        reasons.append(f"every score, human and predicted, rounds to {min(max(hr[0], 0), top)}")
+    note = None
+    if undefined:
+        names = " and ".join(filter(None, [", ".join(undefined[:-1]), undefined[-1]]))
+        note = f"{names} {'are' if len(undefined) > 1 else 'is'} undefined: {'; '.join(reasons)}"
     return Metrics(
         n=len(p),
-        pearson=round(pearson(p, h), 4),
-        spearman=round(spearman(p, h), 4),
-        qwk=round(qwk(pr.tolist(), hr.tolist(), 0, top), 4),
+        pearson=_r4(pearson(p, h)),
+        spearman=_r4(spearman(p, h)),
+        qwk=_r4(kappa),
         rmse=round(rmse(p, h), 4),
         mae=round(mae(p, h), 4),
         answers_per_s=round(len(p) / seconds, 1) if seconds > 0 else 0.0,
+        note=note,
     )

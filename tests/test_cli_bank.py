@@ -146,3 +146,55 @@ def test_installed_wheel_works_from_another_directory(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout)) == 111
+
+
+def test_topic_and_source_filters_ignore_case() -> None:
+    lower = json.loads(run("questions", "--json", "--topic", "cnn", "--source", "000").stdout)
+    upper = run("questions", "--json", "--topic", "CNN", "--source", "000")
+    assert upper.returncode == 0, upper.stderr
+    assert lower and json.loads(upper.stdout) == lower
+
+
+def test_corpus_add_keeps_a_different_document_of_the_same_name(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "notes.md", tmp_path / "b" / "notes.md"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    first.write_text("## What is weight decay?\n\nWeight decay adds an L2 penalty on the weights "
+                     "to the loss; it keeps them small and reduces overfitting.\n")
+    second.write_text("## What is batch norm?\n\nBatch normalisation normalises activations over "
+                      "the mini-batch, then scales and shifts them with learned parameters.\n")
+    assert run("corpus", "add", str(first)).returncode == 0
+    again = run("corpus", "add", str(first))  # the same content: nothing to do, still fine
+    assert again.returncode == 0, again.stderr
+    clash = run("corpus", "add", str(second))
+    assert clash.returncode == 2
+    assert "a different notes.md is already in the bank" in clash.stderr and "--replace" in clash.stderr
+    rows = json.loads(run("questions", "--json", "--source", "notes").stdout)
+    assert [r["question"] for r in rows] == ["What is weight decay?"]
+    replaced = run("corpus", "add", str(second), "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    rows = json.loads(run("questions", "--json", "--source", "notes").stdout)
+    assert [r["question"] for r in rows] == ["What is batch norm?"]
+
+
+def test_unreadable_user_document_is_one_warning_with_its_line() -> None:
+    from interviewer.bank.loader import load_bank_from
+
+    folder = Path(os.environ["INTERVIEWER_DATA_DIR"]) / "corpus"
+    folder.mkdir(parents=True)
+    (folder / "bad_latin.md").write_bytes(b"## What is a tensor?\n\nAn array.\ncaf\xe9\n")
+    bank = load_bank_from([folder])
+    [w] = [w for w in bank.warnings if w.source == "bad_latin.md"]
+    assert w.line == 4 and w.message.startswith("not UTF-8 text (byte 0xe9")
+    assert str(folder) not in w.message  # the file is in `source`: printed once, not twice
+
+
+@pytest.mark.slow
+def test_corpus_check_prints_a_bad_file_once() -> None:
+    folder = Path(os.environ["INTERVIEWER_DATA_DIR"]) / "corpus"
+    folder.mkdir(parents=True)
+    (folder / "bad_latin.md").write_bytes(b"## What is a tensor?\n\nAn array.\ncaf\xe9\n")
+    out = run("corpus", "check", env={**os.environ, "COLUMNS": "300"})
+    assert out.returncode == 0, out.stderr
+    [line] = [ln for ln in out.stdout.splitlines() if "bad_latin" in ln]
+    assert line.strip().startswith("bad_latin.md:4: not UTF-8 text") and line.count("bad_latin") == 1

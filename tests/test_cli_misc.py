@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from interviewer import __version__
@@ -54,3 +55,55 @@ def test_practice_options_work_without_the_command_name() -> None:
     assert practice_by_default(["grade", "f.csv", "--mode", "x"]) == ["grade", "f.csv", "--mode", "x"]
     assert practice_by_default(["--offline"]) == ["--offline"]
     assert practice_by_default(["practice", "--source", "1"]) == ["practice", "--source", "1"]
+
+
+def test_config_file_with_a_bom_is_read(monkeypatch, tmp_path) -> None:
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes(b'\xef\xbb\xbfllm_model = "bom-model"\n')  # as Notepad saves it
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    out = runner.invoke(app, ["config"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "bom-model" in out.output
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'llm_model = "caf\xe9"\n', ":1: not UTF-8 text (byte 0xe9)"),
+        (b'offline = true\nllm_model = \n', ":2: not valid TOML: Invalid value (column 13)"),
+    ],
+)
+def test_unusable_config_file_is_named(monkeypatch, tmp_path, content, expected) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_bytes(content)
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    out = runner.invoke(app, ["questions", "--json"])
+    assert out.exit_code == 2
+    assert f"{cfg}{expected}" in out.stderr
+    assert "Traceback" not in out.output and "UnicodeDecodeError" not in out.output
+
+
+def test_config_path_that_is_a_directory(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(tmp_path))
+    out = runner.invoke(app, ["questions", "--json"])
+    assert out.exit_code == 2
+    assert f"{tmp_path}: is a directory" in out.stderr
+    out = runner.invoke(app, ["config"], env={"COLUMNS": "300"})
+    assert out.exit_code == 2
+    assert "(absent)" not in out.stdout and "error" in out.stdout  # the table still shows
+    assert "gpt-4o-mini" in out.stdout
+    assert f"{tmp_path}: is a directory" in out.stderr
+
+
+def test_unknown_config_keys_warn_once(monkeypatch, tmp_path) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('llm_model = "m"\nLLM_TIMEOUT = 9\nOPENAI_BASE_URL = "http://x"\n'
+                   'unknown_key = 1\n[section]\nx = 1\n')
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    first = runner.invoke(app, ["config"], env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    assert first.stderr.count("warning:") == 1
+    assert f"warning: {cfg}: unknown key(s) unknown_key, section — ignored" in first.stderr
+    assert "9 s" in first.stdout  # known keys, in any case or by alias, are read and not warned
+    second = runner.invoke(app, ["config"], env={"COLUMNS": "200"})
+    assert second.exit_code == 0 and "warning" not in second.stderr

@@ -127,3 +127,104 @@ def test_calibrate_needs_enough_questions(tmp_path: Path) -> None:
     data = write(tmp_path / "set.csv", ROWS)
     code, _, err = run("calibrate", str(data), "--output", str(tmp_path / "c.json"))
     assert code == 2 and "5 distinct questions" in err
+
+
+def test_undefined_correlations_are_null_in_json_and_na_in_the_table(tmp_path: Path) -> None:
+    path = write(tmp_path / "same.csv", [(*r[:4], 3) for r in ROWS])  # every human score is 3
+    code, out, err = run("eval", str(path), "--json", "--offline")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == {"n", "pearson", "spearman", "qwk", "rmse", "mae", "answers_per_s"}
+    assert data["pearson"] is None and data["spearman"] is None
+    assert data["rmse"] > 0
+    assert "undefined: every human score is 3" in err
+    code, out, err = run("eval", str(path), "--offline")
+    assert code == 0, err
+    assert "Pearson r" in out and "n/a" in out and "0.000" not in out.split("QWK")[0]
+    assert "note: Pearson and Spearman are undefined: every human score is 3" in out
+
+
+def test_eval_on_a_million_point_scale(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "question,reference_answer,answer,score,max_score\n"
+        + "".join(f'"{q}","{r}","{a}",{s * 200_000},1000000\n' for _, q, r, a, s in ROWS),
+        "utf-8",
+    )
+    code, out, err = run("eval", str(path), "--json", "--offline")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["n"] == len(ROWS) and data["qwk"] is not None and data["pearson"] > 0.7
+
+
+def test_eval_reads_tsv(tmp_path: Path) -> None:
+    lines = ["question\treference_answer\tanswer\tscore"]
+    lines += [f"{q}\t{r}\t{a}\t{s}" for _, q, r, a, s in ROWS]
+    for name in ("set.tsv", "set.csv"):  # by suffix, and by a header with tabs and no commas
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+        code, out, err = run("eval", str(path), "--json", "--offline")
+        assert code == 0, err
+        assert json.loads(out)["n"] == len(ROWS)
+
+
+HEAD = b"question,reference_answer,answer,score\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (HEAD + b"q,r,a,1\nq,r,caf\xe9,2\n", "bad.csv:3: not UTF-8 text (byte 0xe9 at column 8)"),
+        (HEAD + b"q,r,\x93quoted\x94,2\n", "bad.csv:2: not UTF-8 text (byte 0x93 at column 5)"),
+        ((HEAD + b"q,r,a,1\n").decode().encode("utf-16"), "bad.csv: UTF-16 text: save it as UTF-8"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(64), "bad.csv:1: binary data"),
+        (b"question,question,reference_answer,answer,score\nq,q,r,a,1\n",
+         "bad.csv:1: column 'question' appears more than once"),
+        (HEAD + b'q,r,"a,1\nq,r,a,2\n', "bad.csv:2: expected 4 fields, found 3 (an unclosed quote on line 2?)"),
+    ],
+)
+def test_unreadable_dataset_names_file_and_line(tmp_path: Path, raw: bytes, expected: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(raw)
+    code, out, err = run("eval", str(path), "--json")
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err + out
+
+
+def test_long_answer_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    rows = [(*r[:3], r[3] + " and more" * 30_000 if i == 0 else r[3], r[4]) for i, r in enumerate(ROWS)]
+    write(path, rows)
+    assert path.stat().st_size > 200_000
+    code, out, err = run("eval", str(path), "--json", "--offline")
+    assert code == 0, err
+    assert json.loads(out)["n"] == len(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"version": 3, "weights": "x"}',
+         "not a calibration file: version: expected a string, got a number; weights: expected a "
+         "JSON object, got a string; intercept: missing"),
+        ("null", "not a calibration file: expected a JSON object, got null"),
+        ('{"nope": 1', "cal.json:1: not valid JSON"),
+    ],
+)
+def test_bad_calibration_file_is_a_clean_error(tmp_path: Path, content: str, expected: str) -> None:
+    data = write(tmp_path / "set.csv", ROWS)
+    cal = tmp_path / "cal.json"
+    cal.write_text(content)
+    code, out, err = run("eval", str(data), "--offline", "--calibration", str(cal))
+    assert code == 2
+    assert f"{cal}: " in err or f"{cal}:1: " in err
+    assert expected in err
+    assert "pydantic" not in err and "http" not in err and "Traceback" not in err
+
+
+def test_calibrate_refuses_scores_that_never_differ(tmp_path: Path) -> None:
+    data = write(tmp_path / "same.csv", [(f"q{i}", *r[1:4], 3) for i, r in enumerate(ROWS)])
+    code, _, err = run("calibrate", str(data), "--folds", "2", "--output", str(tmp_path / "c.json"))
+    assert code == 2 and "every human score is 3" in err
+    assert not (tmp_path / "c.json").exists()

@@ -22,7 +22,19 @@ CURATION = "curation.toml"
 
 
 class CorpusError(Exception):
-    """A document or curation file that cannot be used; the message names file and line."""
+    """A document or curation file that cannot be used; the message names file and line.
+
+    `reason` is the message without the file and line, for reports that show those themselves
+    (`corpus check`); `hint` is the way out, where there is one.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, line: int = 0, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.line = line
+        self.hint = hint
 
 
 class SourceCuration(BaseModel):
@@ -74,7 +86,8 @@ def read_document(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise CorpusError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from exc
+        reason = f"not UTF-8 text (byte 0x{raw[exc.start]:02x}: {exc.reason}); save it as UTF-8"
+        raise CorpusError(f"{path}:{line}: {reason}", reason=reason, line=line) from exc
 
 
 def parse_file(path: Path, curation: Curation | None = None) -> ParsedDocument:
@@ -110,7 +123,9 @@ def load_bank_from(folders: list[Path]) -> Bank:
             try:
                 doc = parse_file(path, curation)
             except CorpusError as exc:
-                bank.warnings.append(ParseWarning(source=path.name, line=0, message=str(exc)))
+                bank.warnings.append(
+                    ParseWarning(source=path.name, line=exc.line, message=exc.reason)
+                )
                 continue
             sid = source_id_for(path.stem)
             if any(s.id == sid for s in bank.sources):
@@ -180,8 +195,14 @@ def load_bank(settings: Any = None) -> Bank:
     return bank
 
 
-def add_document(path: Path, user_corpus_dir: Path, existing: Bank) -> ParsedDocument:
-    """Parse a user's document with the same parser and checks, then copy it into the bank."""
+def add_document(
+    path: Path, user_corpus_dir: Path, existing: Bank, replace: bool = False
+) -> ParsedDocument:
+    """Parse a user's document with the same parser and checks, then copy it into the bank.
+
+    A different document of the same name already there is kept unless `replace`: its question
+    ids (name-1, name-2…) would silently start meaning other questions in the history.
+    """
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory; give one document")
     if not path.is_file():
@@ -198,6 +219,18 @@ def add_document(path: Path, user_corpus_dir: Path, existing: Bank) -> ParsedDoc
     target = user_corpus_dir / path.name
     if target.exists() and target.resolve() == path.resolve():
         return doc  # already in the user corpus folder: parsed and checked again, nothing to copy
+    if target.is_file() and not replace:
+        try:
+            same = target.read_bytes() == path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"cannot read {target}: {exc.strerror or exc}") from exc
+        if same:
+            return doc  # added before: nothing to do
+        raise CorpusError(
+            f"{path}: a different {path.name} is already in the bank ({target})",
+            hint=f"add it under another name, or pass --replace to overwrite {target.name} "
+            f"(its question ids {sid}-1, {sid}-2… then refer to the new questions)",
+        )
     try:
         user_corpus_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)

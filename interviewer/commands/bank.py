@@ -25,7 +25,7 @@ def load_bank_or_fail(settings: Settings) -> Bank:
     try:
         return load_bank(settings)
     except CorpusError as exc:
-        fail(str(exc))
+        fail(str(exc), hint=exc.hint)
 
 
 def _ensure_index(
@@ -88,14 +88,26 @@ def try_index(settings: Settings, bank: Bank) -> Store | None:
         return None
 
 
-def _check_source(bank: Bank, source: str | None) -> None:
-    if source is not None and all(s.id != source for s in bank.sources):
-        fail(f"unknown source {source!r}", hint="known: " + ", ".join(s.id for s in bank.sources))
+def match_source(bank: Bank, source: str | None) -> str | None:
+    """The bank's id for --source, matched ignoring case (`Team-Notes` is `team-notes`)."""
+    if source is None:
+        return None
+    wanted = source.strip().casefold()
+    for s in bank.sources:
+        if s.id.casefold() == wanted:
+            return s.id
+    fail(f"unknown source {source!r}", hint="known: " + ", ".join(s.id for s in bank.sources))
 
 
-def _check_topic(topic: str | None) -> None:
-    if topic is not None and topic not in TOPICS:
-        fail(f"unknown topic {topic!r}", hint="known: " + ", ".join(TOPICS))
+def match_topic(topic: str | None) -> str | None:
+    """The vocabulary's topic for --topic, matched ignoring case (`CNN` is `cnn`)."""
+    if topic is None:
+        return None
+    wanted = topic.strip().casefold()
+    for t in TOPICS:
+        if t.casefold() == wanted:
+            return t
+    fail(f"unknown topic {topic!r}", hint="known: " + ", ".join(TOPICS))
 
 
 def questions(
@@ -107,9 +119,7 @@ def questions(
     """List every question of the bank (thin ones too, flagged)."""
     settings = settings_from(ctx)
     bank = load_bank_or_fail(settings)
-    _check_source(bank, source)
-    _check_topic(topic)
-    qs = bank.deck(source=source, topic=topic, include_thin=True)
+    qs = bank.deck(source=match_source(bank, source), topic=match_topic(topic), include_thin=True)
     if as_json:
         rows = [
             {
@@ -228,13 +238,21 @@ def corpus_check(
         console.print(f"  {a} ~ {b}  {sim:.2f}  {by_id[a].question} | {by_id[b].question}")
     console.print(f"\n[bold]parse warnings[/] ({len(bank.warnings)})")
     for w in bank.warnings:
-        console.print(f"  {w.source}:{w.line}: {w.message}", highlight=False)
+        console.print(f"  {_where(w.source, w.line)}: {w.message}", highlight=False)
+
+
+def _where(source: str, line: int) -> str:
+    """`file:line`, or the file alone for a warning about the whole file (line 0)."""
+    return f"{source}:{line}" if line > 0 else source
 
 
 @corpus_app.command("add")
 def corpus_add(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A text or markdown Q&A document.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a different document of the same name.")
+    ] = False,
 ) -> None:
     """Add your own document to the bank (parsed and checked first)."""
     settings = settings_from(ctx)
@@ -242,16 +260,16 @@ def corpus_add(
     from interviewer.bank.loader import CorpusError, add_document
 
     try:
-        doc = add_document(file, settings.user_corpus_dir, bank)
+        doc = add_document(file, settings.user_corpus_dir, bank, replace=replace)
     except CorpusError as exc:
-        fail(str(exc))
+        fail(str(exc), hint=exc.hint)
     thin = sum(q.thin for q in doc.questions)
     console.print(
         f"added {file.name}: {len(doc.questions)} questions ({thin} thin), "
         f"{len(doc.warnings)} warnings → {settings.user_corpus_dir}"
     )
     for w in doc.warnings:
-        err_console.print(f"  {w.source}:{w.line}: {w.message}", highlight=False)
+        err_console.print(f"  {_where(w.source, w.line)}: {w.message}", highlight=False)
     console.print("[dim]the index picks it up on next use (or run `interviewer index`)[/]")
 
 

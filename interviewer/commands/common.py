@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from interviewer.config import Settings, config_file, load_settings
+from interviewer.config import ConfigError, Settings, config_file, load_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,24 +24,30 @@ class GlobalOptions:
     llm_model: str | None = None
 
 
-def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
-    """Settings from the environment and config file, then global flags, then command flags."""
+CONFIG_HINT = "fix or remove the file, or point INTERVIEWER_CONFIG_FILE at another one"
+
+
+def settings_from(ctx: typer.Context, *, read_file: bool = True, **overrides: Any) -> Settings:
+    """Settings from the environment and config file, then global flags, then command flags.
+    `read_file=False` leaves the config file out (for `interviewer config` to show a broken one)."""
     merged: dict[str, Any] = {}
     root = ctx.find_root().obj
     if isinstance(root, GlobalOptions):
         merged.update({f.name: getattr(root, f.name) for f in fields(root)})
     merged.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return load_settings(**merged)
+        return load_settings(read_file=read_file, **merged)
+    except ConfigError as exc:
+        fail(str(exc), 2, CONFIG_HINT)
     except ValidationError as exc:  # never echo the values: one of them may be the key
         where = ", ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors(include_input=False, include_url=False)
         )
         fail(f"invalid configuration ({config_file()} or environment): {where}")
-    except Exception as exc:  # a broken TOML file
-        fail(f"invalid configuration file {config_file()}: {type(exc).__name__}: "
-             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+    except Exception as exc:  # anything else the settings library trips on: still no traceback
+        first = str(exc).splitlines()[0][:200] if str(exc) else "cannot be used"
+        fail(f"invalid configuration file {config_file()}: {first}", 2, CONFIG_HINT)
 
 
 def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
-from interviewer.commands.common import console, settings_from
-from interviewer.config import config_file
+from interviewer.commands.common import CONFIG_HINT, console, fail, settings_from
+from interviewer.config import ConfigError, config_file, read_config_file
+
+
+def _file_state() -> tuple[str, str | None]:
+    """The config file's row, and its error if it can't be used (a directory, not UTF-8, bad
+    TOML): shown as an error, never as '(absent)', since the user did point at something."""
+    path = config_file()
+    try:
+        read_config_file(path)
+    except ConfigError as exc:
+        return f"[red]{escape(str(path))} (error: see below)[/]", str(exc)
+    return escape(str(path)) + ("" if path.is_file() else " (absent)"), None
 
 
 def config(ctx: typer.Context) -> None:
     """Show the settings in force, the config file and the data folders."""
-    s = settings_from(ctx)
+    file_row, problem = _file_state()
+    s = settings_from(ctx, read_file=problem is None)
     from rich.table import Table
 
     from interviewer.grading.rubric import redact_url
@@ -20,8 +33,7 @@ def config(ctx: typer.Context) -> None:
     table.add_column("value", overflow="fold")
     table.add_column("env var", style="dim")
     rows = [
-        ("config file", f"{config_file()}" + ("" if config_file().is_file() else " (absent)"),
-         "INTERVIEWER_CONFIG_FILE"),
+        ("config file", file_row, "INTERVIEWER_CONFIG_FILE"),
         ("data dir", str(s.data_dir), "INTERVIEWER_DATA_DIR"),
         ("index", s.chroma_url or str(s.chroma_dir), "INTERVIEWER_CHROMA_URL"),
         ("user corpus", str(s.user_corpus_dir), ""),
@@ -38,6 +50,8 @@ def config(ctx: typer.Context) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if problem:
+        fail(problem, 2, "the settings shown leave the file out; " + CONFIG_HINT)
 
 
 def register(app: typer.Typer) -> None:

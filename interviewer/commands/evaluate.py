@@ -28,25 +28,88 @@ CHUNK = 64
 
 
 def read_dataset(path: Path) -> list[EvalRow]:
-    """Parse the CSV or exit 2 with `file:line: message`."""
-    from interviewer.evaluation import DatasetError, parse_dataset
+    """Parse the CSV (or TSV) or exit 2 with `file:line: message`."""
+    from interviewer.evaluation import DatasetError, decode_dataset, parse_dataset
 
     try:
-        text = path.read_text("utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         fail(f"{path}: no such file", 2)
-    except UnicodeDecodeError as exc:
-        fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", 2)
+    except IsADirectoryError:
+        fail(f"{path}: is a directory; give one CSV file", 2)
     except OSError as exc:
         fail(f"{path}: cannot read: {exc.strerror}", 2)
     try:
-        return parse_dataset(text)
+        return parse_dataset(decode_dataset(raw), tsv=path.suffix.lower() == ".tsv")
     except DatasetError as exc:
+        where = f"{path}" if exc.line is None else f"{path}:{exc.line}"
         fail(
-            f"{path}:{exc.line}: {exc.message}",
+            f"{where}: {exc.message}",
             2,
-            "columns: question, reference_answer, answer, score [, question_id, max_score]",
+            exc.hint
+            or "columns: question, reference_answer, answer, score [, question_id, max_score]",
         )
+
+
+def _json_kind(value: object) -> str:
+    """A JSON value's kind in the user's words, not Python's type name."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+EXPECTED = {
+    "string_type": "expected a string",
+    "dict_type": "expected a JSON object",
+    "model_type": "expected a JSON object",
+    "model_attributes_type": "expected a JSON object",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+}
+
+
+def read_calibration(path: Path) -> Calibration:
+    """A calibration file, or exit 2 naming the file and what is wrong in it (field by field,
+    in JSON words: pydantic's own report is long and full of links)."""
+    from pydantic import ValidationError
+
+    from interviewer.grader import load_calibration
+
+    hint = "write one with `interviewer calibrate DATASET.csv --output FILE`"
+    try:
+        return load_calibration(path)
+    except FileNotFoundError:
+        fail(f"{path}: no such file", 2)
+    except IsADirectoryError:
+        fail(f"{path}: is a directory, not a calibration file", 2, hint)
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror}", 2)
+    except UnicodeDecodeError:
+        fail(f"{path}: not UTF-8 text: not a calibration file", 2, hint)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})", 2, hint)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in e["loc"])
+            if e["type"] == "missing":
+                what = "missing"
+            elif e["type"] in EXPECTED:
+                what = f"{EXPECTED[e['type']]}, got {_json_kind(e.get('input'))}"
+            else:
+                what = e["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {what}" if where else what)
+        fail(f"{path}: not a calibration file: {'; '.join(problems)}", 2, hint)
 
 
 def _grader(
@@ -112,9 +175,16 @@ def _llm_scores(ctx: typer.Context, rows: Sequence[EvalRow], grader: Grader) -> 
     return [a.score for a in assessor.assess_many(reqs)]
 
 
+def _fmt(x: float | None) -> str:
+    """A figure for the table; `n/a` where it is undefined (the note says why)."""
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def _print_metrics(m: Metrics, rows: Sequence[EvalRow], as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(m.model_dump()))
+        if m.note:
+            err_console.print(f"[dim]note: {m.note}[/]", highlight=False, soft_wrap=True)
         return
     from rich.table import Table
 
@@ -122,13 +192,15 @@ def _print_metrics(m: Metrics, rows: Sequence[EvalRow], as_json: bool, title: st
     table = Table(title=title, show_header=False)
     table.add_row("answers (n)", str(m.n))
     table.add_row("scale", ", ".join(f"0-{s:g}" for s in scales))
-    table.add_row("Pearson r", f"{m.pearson:.3f}")
-    table.add_row("Spearman ρ", f"{m.spearman:.3f}")
-    table.add_row("QWK (rounded)", f"{m.qwk:.3f}")
+    table.add_row("Pearson r", _fmt(m.pearson))
+    table.add_row("Spearman ρ", _fmt(m.spearman))
+    table.add_row("QWK (rounded)", _fmt(m.qwk))
     table.add_row("RMSE", f"{m.rmse:.3f}")
     table.add_row("MAE", f"{m.mae:.3f}")
     table.add_row("answers/s", f"{m.answers_per_s:.1f}")
     console.print(table)
+    if m.note:
+        console.print(f"note: {m.note}", highlight=False, soft_wrap=True)
 
 
 def _scale_metrics(
@@ -164,12 +236,7 @@ def register(app: typer.Typer) -> None:
         settings = settings_from(ctx, offline=offline or None)
         cal = None
         if calibration is not None:
-            from interviewer.grader import load_calibration
-
-            try:
-                cal = load_calibration(calibration)
-            except (OSError, ValueError) as exc:
-                fail(f"{calibration}: not a calibration file: {exc}", 2)
+            cal = read_calibration(calibration)
         grader = _grader(rows, settings.embedding_model, cal)
         start = time.perf_counter()
         grades = grade_rows(rows, grader, progress=not as_json)
@@ -201,6 +268,9 @@ def register(app: typer.Typer) -> None:
         rows = read_dataset(dataset)
         if len({r.group for r in rows}) < folds:
             fail(f"{dataset}: cross-validation needs at least {folds} distinct questions", 2)
+        if len({r.score / r.max_score for r in rows}) < 2:  # nothing to fit: weights would blow up
+            fail(f"{dataset}: every human score is {rows[0].score:g}; calibration needs graded "
+                 "answers that differ", 2)
         settings = settings_from(ctx)
         grader = _grader(rows, settings.embedding_model, neutral())
         grades = grade_rows(rows, grader, progress=not as_json)
@@ -221,14 +291,18 @@ def register(app: typer.Typer) -> None:
         assert isinstance(cv, dict)
         console.print(
             f"cross-validated by question ({folds} folds, n={cv['n']}): "
-            f"Pearson {cv['pearson']:.3f}, Spearman {cv['spearman']:.3f}, QWK {cv['qwk']:.3f}, "
-            f"RMSE {cv['rmse']:.3f}, MAE {cv['mae']:.3f}"
+            f"Pearson {_fmt(cv['pearson'])}, Spearman {_fmt(cv['spearman'])}, "
+            f"QWK {_fmt(cv['qwk'])}, RMSE {cv['rmse']:.3f}, MAE {cv['mae']:.3f}"
         )
+        if report.get("note"):
+            console.print(f"note: {report['note']}", highlight=False, soft_wrap=True)
         single = report["single_feature_pearson"]
         assert isinstance(single, dict)
         console.print(
             "single-feature Pearson: "
-            + ", ".join(f"{k} {single[k]:.3f}" for k in dict.fromkeys((*FEATURES, *single)) if k in single)
+            + ", ".join(
+                f"{k} {_fmt(single[k])}" for k in dict.fromkeys((*FEATURES, *single)) if k in single
+            )
         )
 
 
@@ -264,12 +338,15 @@ def calibrate(
         "cv_qwk": cv.qwk,
     }
     single_names = sorted({k for g in grades for k in g.features} - {"uncapped_score"})
-    single = {
-        k: round(pearson([g.features.get(k, 0.0) for g in grades], y01.tolist()), 4)
-        for k in single_names
-    }
-    return {
+    single: dict[str, float | None] = {}
+    for k in single_names:
+        r = pearson([g.features.get(k, 0.0) for g in grades], y01.tolist())
+        single[k] = None if r is None else round(r, 4)  # a constant feature has no correlation
+    report: dict[str, object] = {
         "calibration": cal.model_dump(),
         "cross_validated": cv.model_dump(),
         "single_feature_pearson": single,
     }
+    if cv.note:
+        report["note"] = cv.note
+    return report

@@ -32,7 +32,6 @@ def _practice(
     seed: int | None = None,
 ) -> None:
     from interviewer.bank.loader import load_bank
-    from interviewer.bank.models import TOPICS
     from interviewer.tui.app import SessionConfig, run_app
 
     if mode not in MODES:
@@ -44,11 +43,9 @@ def _practice(
         bank = load_bank(settings)
     except Exception as exc:  # a broken user corpus file: say which
         fail(f"could not load the question bank: {exc}", hint="run `interviewer corpus check`")
-    if source is not None and not any(s.id == source for s in bank.sources):
-        known = ", ".join(s.id for s in bank.sources)
-        fail(f"unknown source {source!r}", hint=f"known sources: {known}")
-    if topic is not None and topic not in TOPICS:
-        fail(f"unknown topic {topic!r}", hint="known topics: " + ", ".join(TOPICS))
+    from interviewer.commands.bank import match_source, match_topic
+
+    source, topic = match_source(bank, source), match_topic(topic)  # ignoring case
     config = SessionConfig(mode=mode, source=source, topic=topic, count=count, seed=seed)  # type: ignore[arg-type]
     run_app(settings, bank, config, _open_history(settings))
 
