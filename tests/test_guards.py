@@ -111,6 +111,8 @@ def test_parrot_needs_question_closeness_and_no_new_terms() -> None:
     # Framing words ("the question asks what ... means") are not new terms.
     framed = "The question asks what dropout in neural networks means: it is dropout."
     assert Flag.parrot in flags_for(gi(framed, cos_question=0.8, cos_reference=0.8))
+    chatty = "You are asking me what dropout is. That is a good question, exactly the main point."
+    assert Flag.parrot in flags_for(gi(chatty, cos_question=0.7, cos_reference=0.6))
 
 
 def test_keyword_salad_is_a_term_list_from_the_topic() -> None:

@@ -58,7 +58,9 @@ PARROT_MAX_SUBSTANCE = 2
 # Words that frame a restatement ("the question asks what X means") rather than add to it.
 _FRAMING_TEXT = """question questions ask asks asked asking mean means meaning meant answer call
     called calls term terms concept concepts idea define defined definition explain explained
-    describe described talk talking say says said basically simply word words name named"""
+    describe described talk talking say says said basically simply word words name named good
+    great exactly main point think topic subject correct right obviously clearly important
+    interesting simple know"""
 _FRAMING = frozenset(stem(w) for w in _FRAMING_TEXT.split())
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
