@@ -163,6 +163,10 @@ class LlmClient:
                 else str(getattr(part, "text", "") or "")
                 for part in content
             )
+        if not content:  # a server that answers through a tool call carries the JSON there
+            calls = getattr(message, "tool_calls", None) or []
+            function = getattr(calls[0], "function", None) if isinstance(calls, list) and calls else None
+            content = getattr(function, "arguments", None)
         if not isinstance(content, str):
             return ""
         content = content.encode("utf-8", "replace").decode("utf-8")

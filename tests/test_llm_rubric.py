@@ -718,3 +718,23 @@ def test_a_reasoning_preamble_and_content_parts_are_read(
     assert first.grader == "llm" and first.llm is not None and first.llm.overall == 6.0
     assert second.grader == "llm" and second.llm is not None and second.llm.overall == 4.0
     assert len(server.requests) == 2
+
+
+def test_a_rubric_in_a_tool_call_or_encoded_twice_is_read(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = chat_reply("")
+    message = tool.body["choices"][0]["message"]
+    message["content"] = None
+    message["tool_calls"] = [{"id": "call_1", "type": "function",
+                              "function": {"name": "rubric", "arguments": json.dumps(rubric(7.0))}}]
+    twice = chat_reply(json.dumps(json.dumps(rubric(3.0))))
+    server.queue(tool, twice)
+    assessor, _ = make(settings_for(server, monkeypatch))
+
+    first = assessor.assess(req())
+    second = assessor.assess(req("Dropout zeroes some activations at random."))
+
+    assert first.grader == "llm" and first.llm is not None and first.llm.overall == 7.0
+    assert second.grader == "llm" and second.llm is not None and second.llm.overall == 3.0
+    assert len(server.requests) == 2

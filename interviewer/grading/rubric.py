@@ -397,6 +397,8 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def _parse(text: str, model: type[_M]) -> _M:
     data = extract_json(text)
+    if isinstance(data, str) and data.strip().startswith("{"):  # the object, JSON-encoded twice
+        data = extract_json(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
