@@ -29,9 +29,9 @@ from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
 from interviewer.tui.widgets.feedback import (
     FeedbackCard,
     LlmCard,
-    citations_block,
+    citations_text,
     clip,
-    references_block,
+    references_text,
 )
 from interviewer.tui.widgets.messages import (
     ErrorMessage,
@@ -599,7 +599,7 @@ class PracticeScreen(Screen[None]):
         body = Text("LLM is off, so here is what the reference says about ")
         body.append(f"“{clip(point, 120)}”", style="bold")
         body.append(":\n")
-        body.append_text(references_block(refs, self.iapp.source_titles))
+        body.append_text(references_text(refs, self.iapp.source_titles))
         self.say(InterviewerMessage(body, title="interviewer · from the references"), top=True)
 
     def _chat(self, turn: Turn, text: str) -> None:
@@ -623,7 +623,7 @@ class PracticeScreen(Screen[None]):
         body = Text(reply)
         if cites:
             body.append("\n")
-            body.append_text(citations_block(cites, self.iapp.source_titles))
+            body.append_text(citations_text(cites, self.iapp.source_titles))
         self.say(InterviewerMessage(body, title="interviewer"), top=True)
 
     # -- mock interview -------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -39,15 +40,30 @@ def source_label(source: str, titles: Mapping[str, str]) -> str:
     return f"{source} · {clip(title, 40)}" if title else source or "reference"
 
 
-def references_block(refs: list[Reference], titles: Mapping[str, str], limit: int = 3) -> Text:
-    t = Text()
+def hanging(rows: Sequence[tuple[Text | str, Text | str]], indent: int = 4) -> Table:
+    """Marker and text side by side, so a wrapped line lines up under its text, not the margin."""
+    grid = Table.grid(padding=0)
+    grid.add_column(width=indent, no_wrap=True)
+    grid.add_column(ratio=1)
+    for marker, text in rows:
+        grid.add_row(marker, text)
+    return grid
+
+
+def bullets(title: str, style: str, items: list[Text]) -> Group:
+    return Group(Text(title, style=style), hanging([(Text("  • "), t) for t in items]))
+
+
+def references_block(refs: list[Reference], titles: Mapping[str, str], limit: int = 3) -> Table:
+    rows: list[tuple[Text | str, Text | str]] = []
     for i, r in enumerate(refs[:limit], 1):
-        t.append(f"  [{i}] ", style="bold cyan")
-        t.append(source_label(r.source, titles), style="cyan")
+        head = Text(source_label(r.source, titles), style="cyan")
         if r.question_id:
-            t.append(f" ({r.question_id})", style="dim")
-        t.append("\n      " + clip(r.text, 220) + "\n", style="dim")
-    return t
+            head.append(f" ({r.question_id})", style="dim")
+        head.append("\n")
+        head.append(clip(r.text, 220), style="dim")
+        rows.append((Text(f"  [{i}] ", style="bold cyan"), head))
+    return hanging(rows, indent=6)
 
 
 def render_grade(grade: Grade, titles: Mapping[str, str]) -> RenderableType:
@@ -55,25 +71,23 @@ def render_grade(grade: Grade, titles: Mapping[str, str]) -> RenderableType:
     if grade.flags:
         parts.append(Text("flags: " + ", ".join(str(f) for f in grade.flags), style="yellow"))
     if grade.covered:
-        t = Text("✓ covered\n", style="bold green")
+        items = []
         for p in grade.covered:
-            t.append("  • " + clip(p.point, 160))
+            t = Text(clip(p.point, 160))
             if p.span:
                 t.append(f"  “{clip(p.span, 80)}”", style="dim")
-            t.append("\n")
-        parts.append(t)
+            items.append(t)
+        parts.append(bullets("✓ covered", "bold green", items))
     if grade.missed:
-        t = Text("✗ missed\n", style="bold red")
-        for p in grade.missed:
-            t.append("  • " + clip(p.point, 160) + "\n")
-        parts.append(t)
+        parts.append(bullets("✗ missed", "bold red", [Text(clip(p.point, 160)) for p in grade.missed]))
     if grade.references:
         parts.append(Text("sources", style="bold"))
         parts.append(references_block(grade.references, titles))
     return Group(*parts)
 
 
-def citations_block(citations: list[Citation], titles: Mapping[str, str]) -> Text:
+def citations_text(citations: list[Citation], titles: Mapping[str, str]) -> Text:
+    """Citations as one Text, for a chat message (which is plain text)."""
     t = Text()
     for c in citations:
         t.append(f"  [{c.passage}] ", style="bold cyan")
@@ -85,6 +99,29 @@ def citations_block(citations: list[Citation], titles: Mapping[str, str]) -> Tex
     return t
 
 
+def references_text(refs: list[Reference], titles: Mapping[str, str], limit: int = 3) -> Text:
+    """References as one Text, for a chat message (which is plain text)."""
+    t = Text()
+    for i, r in enumerate(refs[:limit], 1):
+        t.append(f"  [{i}] ", style="bold cyan")
+        t.append(source_label(r.source, titles), style="cyan")
+        if r.question_id:
+            t.append(f" ({r.question_id})", style="dim")
+        t.append("\n      " + clip(r.text, 220) + "\n", style="dim")
+    return t
+
+
+def citations_block(citations: list[Citation], titles: Mapping[str, str]) -> Table:
+    rows: list[tuple[Text | str, Text | str]] = []
+    for c in citations:
+        t = Text(f"“{clip(c.quote, 160)}”")
+        t.append("  — " + source_label(c.source, titles), style="cyan")
+        if c.passage_id:
+            t.append(f" ({c.passage_id})", style="dim")
+        rows.append((Text(f"  [{c.passage}] ", style="bold cyan"), t))
+    return hanging(rows, indent=6)
+
+
 def render_assessment(a: Assessment, titles: Mapping[str, str]) -> RenderableType:
     llm = a.llm
     if llm is None:
@@ -92,22 +129,17 @@ def render_assessment(a: Assessment, titles: Mapping[str, str]) -> RenderableTyp
     label = f"LLM rubric · {llm.model}" + (f" · prompt {llm.prompt_version}" if llm.prompt_version else "")
     parts: list[RenderableType] = [score_line(a.score, a.band, label)]
     if llm.criteria:
-        t = Text()
-        for name, c in llm.criteria.items():
-            t.append(f"  {name:<14}", style="bold")
-            t.append(f"{c.score:4.1f}  ")
-            t.append(clip(c.reason, 140) + "\n", style="dim")
-        parts.append(t)
+        crit = [
+            (Text(f"  {name:<14}", style="bold"),
+             Text(f"{c.score:4.1f}  ").append(clip(c.reason, 140), style="dim"))
+            for name, c in llm.criteria.items()
+        ]
+        parts.append(hanging(crit, indent=16))
     if llm.missing_points:
-        t = Text("missing\n", style="bold red")
-        for p in llm.missing_points:
-            t.append("  • " + clip(p, 160) + "\n")
-        parts.append(t)
+        parts.append(bullets("missing", "bold red", [Text(clip(p, 160)) for p in llm.missing_points]))
     if llm.misconceptions:
-        t = Text("misconceptions\n", style="bold yellow")
-        for p in llm.misconceptions:
-            t.append("  • " + clip(p, 160) + "\n")
-        parts.append(t)
+        parts.append(bullets("misconceptions", "bold yellow",
+                             [Text(clip(p, 160)) for p in llm.misconceptions]))
     cites = a.citations or llm.citations
     if cites:
         parts.append(Text("verified citations", style="bold"))
