@@ -409,3 +409,20 @@ def test_resume_refuses_a_report_made_from_another_input(tmp_path: Path) -> None
     r = run(str(f), "--out", str(notes), "--offline", "--resume")
     assert r.exit_code == 2 and f"{notes}:1: not a row" in r.stderr
     assert out.read_bytes() == report and notes.read_text().startswith("hello world")
+
+
+def test_a_failure_while_loading_leaves_no_empty_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interviewer.commands.grade as grade_cmd
+    from interviewer.commands.common import fail
+
+    def broken(*args: Any) -> Any:
+        fail("the model could not be loaded", 2)
+
+    monkeypatch.setattr(grade_cmd, "_load", broken)
+    f = _numbered(tmp_path, 2)
+    out = tmp_path / "new-report.md"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 2 and "could not be loaded" in r.stderr
+    assert not out.exists() and not (tmp_path / "new-report.md.jsonl").exists()

@@ -156,8 +156,12 @@ def test_follow_up_names_the_recorded_point_and_prefers_a_principle_to_an_exampl
     # A short point (a heading, a term) is asked about directly.
     from interviewer.grading.offline import follow_up_question
 
-    assert follow_up_question("Batch normalization.") == (
+    assert follow_up_question("Batch normalization") == (
         "You didn't mention Batch normalization. What is it, and why does it matter here?"
+    )
+    # A short sentence is not a term: it is quoted.
+    assert follow_up_question("Push adds an item on top.").startswith(
+        "One thing you left out: “Push adds an item on top.”"
     )
 
 
@@ -408,3 +412,18 @@ def test_across_the_real_bank_references_pass_and_non_answers_do_not(embedder: E
     other_grades = grader.grade_many(others)
     leaked = [g for g in other_grades if g.score > 2.0]
     assert len(leaked) <= len(others) // 20  # 95% at least; a few topics overlap in substance
+
+
+@pytest.mark.slow
+def test_fresh_recall_leaves_out_hyphenated_question_terms_split_by_the_tokenizer(
+    embedder: Embedder,
+) -> None:
+    from interviewer.grading.features import content_mask, question_terms, token_words
+
+    ref = Grader(embedder).encode(["Self-attention lets every token weigh all the others."])[0]
+    words_of = token_words(ref)
+    assert words_of is not None and "self" in words_of and "attention" in words_of
+    mask = content_mask(ref, question_terms("What is self-attention?"))
+    assert mask is not None
+    kept = {w for w, m in zip(words_of, mask, strict=True) if m}
+    assert "self" not in kept and "attention" not in kept and "token" in kept

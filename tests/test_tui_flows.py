@@ -499,3 +499,18 @@ async def test_end_of_deck_says_so_and_skips_are_recorded(bank: Bank, settings: 
         assert any("last question" in t for t in texts(screen, SystemMessage))
     row = history.attempts()[0]
     assert row["status"] == "skipped" and row["answer"] == "" and row["question_id"] == q.id
+
+
+def test_the_point_an_llm_follow_up_asks_about_needs_a_real_shared_word() -> None:
+    from interviewer.grading.models import Band, Grade, PointMatch
+    from interviewer.tui.screens.practice import point_asked_about
+
+    pivot = "The pivot choice decides the recursion depth."
+    space = "Quicksort sorts in place with O(log n) extra stack space."
+    grade = Grade(score=4.0, band=Band.weak, missed=[PointMatch(point=pivot), PointMatch(point=space)],
+                  follow_up_point=pivot)
+    # Shares only "the"/"what"/"does" with the pivot point, "extra" with the space point.
+    asked = "How much extra memory does it need, and what is the worst case?"
+    assert point_asked_about(asked, grade) == space
+    # Nothing in common: the offline choice stands.
+    assert point_asked_about("Can you say more about that?", grade) == pivot

@@ -105,6 +105,14 @@ def _to_output(row: Row, match: Match, a: Assessment, question: str) -> GradedRo
     )
 
 
+def _remove_if_empty(paths: list[Path]) -> None:
+    """Outputs this run created to check they were writable, if nothing went into them."""
+    for target in paths:
+        with contextlib.suppress(OSError):
+            if target.stat().st_size == 0:
+                target.unlink()
+
+
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -411,8 +419,12 @@ def grade_command(
     try:
         grader, assessor, matcher = _load(settings, llm, threshold)
     except KeyboardInterrupt:
+        _remove_if_empty(created)
         err_console.print("[yellow]interrupted[/] before grading started", highlight=False)
         sys.exit(130)
+    except BaseException:  # fail() while loading (no endpoint for --llm, no model)
+        _remove_if_empty(created)
+        raise
 
     def assess(reqs: Sequence[Any]) -> Iterator[Assessment]:
         return assessor.assess_many(list(reqs), concurrency=concurrency)
@@ -454,10 +466,7 @@ def grade_command(
              "--resume continues", 2)
     finally:
         if result.graded + result.resumed == 0:
-            for target in created:  # nothing to report: leave no empty files behind
-                with contextlib.suppress(OSError):
-                    if target.stat().st_size == 0:
-                        target.unlink()
+            _remove_if_empty(created)  # nothing to report: leave no empty files behind
         elif out_fmt in ("md", "html"):
             try:
                 render_report(out_fmt, rows_file, out, file.name, result.bad_count)

@@ -149,6 +149,14 @@ def content_recall(
     return float((ref @ answer.tokens.T).max(axis=1).mean())
 
 
+def question_terms(question: str) -> frozenset[str]:
+    """The stems a question gives away. Hyphenated terms count whole and by their parts, since
+    the tokenizer splits "self-attention" into "self", "-", "attention"."""
+    return frozenset(
+        t for term in content_terms(question) for t in (term, *map(stem, term.split("-"))) if t
+    )
+
+
 def fresh_lex_recall(answer: str, reference: str, question_terms: frozenset[str]) -> float:
     """Share of the reference's content stems the answer uses, counting only stems the question
     did not already give (all of them when the question gives them all)."""

@@ -6,12 +6,14 @@ Each guard is a rule with a reason, not a pattern learnt from the dev rows:
   real explanation is not flagged).
 - injection_suspected: text addressed to the grader (a grader/AI/system is named, or told to
   ignore/disregard, or a score is asked for).
-- parrot: the answer restates the question: it is close to the question and brings almost no
-  term the question does not already contain ("the question asks..." framing aside).
-- keyword_salad: terms strung together without the function words that make sentences, built
-  from the reference's or question's vocabulary: either few function words overall (prose has
-  about 40%), or long runs of content words with no function word or punctuation between them
-  (in written answers such runs rarely pass 7 words; a shuffled term list has 10 or more).
+- parrot: the answer restates the question: it is close to the question (closer than to the
+  reference) and brings almost no term the question does not already contain ("the question
+  asks..." framing aside).
+- keyword_salad: 12+ words from the reference's or question's vocabulary with almost no
+  function words (at most 12%, where prose has about 40% and dense technical prose 15-25%), not
+  in the reference's word order, and not a list answering a question that asks for one; then
+  long runs of terms with nothing between them, a bare comma list, no sentence punctuation, or a
+  prose reference.
 - other_question: clearly closer to another question's reference (of a different concept) than
   to its own.
 - off_topic: far from the reference and the question alike.
@@ -45,13 +47,14 @@ CAPS: dict[Flag, float] = {
 TOO_SHORT_WORDS = 3
 SALAD_MAX_FUNCTION_RATIO = 0.12
 SALAD_MIN_WORDS = 12  # shorter term lists are often fair answers ("push, pop, peek")
-SALAD_RUN_MIN_WORDS = 8
 SALAD_LONGEST_RUN = 9  # content words in a row, no function word or punctuation between
 SALAD_RUN_SHARE = 0.7  # share of content words standing in runs of 4 or more
 SALAD_MAX_ORDERED = 0.8  # adjacent term pairs in the reference's order: a copy, not a salad
-SALAD_LIST_ITEMS = 10
-# Without punctuation, prose still has about 30% or more function words (dev set: 29% at least).
-SALAD_UNPUNCTUATED_FUNCTION_RATIO = 0.22  # a comma list of this many single words is a list, whatever the reference
+SALAD_LIST_ITEMS = 10  # a comma list of this many single words is a list, whatever the reference
+# Stray function words a shuffled term list may keep ("with", "which"): tolerated only with the
+# strongest signs (dense technical prose has 15-25% and never nine terms in a row).
+SALAD_STRAY_FUNCTION_RATIO = 0.2
+SALAD_LIST_FUNCTION_RATIO = 0.3
 PARROT_MAX_NEW_TERMS = 0.34
 PARROT_MIN_QUESTION_COS = 0.6
 PARROT_MAX_SUBSTANCE = 2
@@ -167,11 +170,17 @@ def substance(answer: str, reference: str, question: str) -> int:
 
 
 def detect_parrot(g: GuardInput) -> bool:
-    return (
-        g.cos_question >= PARROT_MIN_QUESTION_COS
-        and new_term_ratio(g.answer, g.question) <= PARROT_MAX_NEW_TERMS
-        and substance(g.answer, g.reference, g.question) <= PARROT_MAX_SUBSTANCE
-    )
+    """Close to the question, few new terms, and either closer to the question than to the
+    reference or nothing new at all. An either/or question answered correctly ("mini-batch or
+    whole-dataset statistics?") reuses only its words, so there closeness decides."""
+    if g.cos_question < PARROT_MIN_QUESTION_COS:
+        return False
+    new = new_term_ratio(g.answer, g.question)
+    subst = substance(g.answer, g.reference, g.question)
+    if new > PARROT_MAX_NEW_TERMS or subst > PARROT_MAX_SUBSTANCE:
+        return False
+    choice = re.search(r"\bor\b", g.question, re.IGNORECASE) is not None
+    return g.cos_question > g.cos_reference or (new == 0.0 and subst == 0 and not choice)
 
 
 _RUN_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[^\sa-z0-9]")
@@ -215,10 +224,22 @@ def _inner_punctuation(text: str) -> int:
     return len(re.findall(r"[,.;:!?()]", text.strip().rstrip(".!?")))
 
 
+_LIST_QUESTION = re.compile(
+    r"\b(name|list|enumerate|which|examples?|types?|kinds?|components|parts|steps|"
+    r"operations|methods|techniques|what\s+are)\b",
+    re.IGNORECASE,
+)
+
+
 def detect_keyword_salad(g: GuardInput) -> bool:
+    """Terms strung together, not sentences. Only near-zero function words count: dense
+    technical prose ("Adam keeps moving averages of gradients and squared gradients for
+    per-parameter learning rates") still has 15-25%, and a terse list answers a question
+    that asks for a list."""
     ws = words(g.answer)
-    if len(ws) < SALAD_RUN_MIN_WORDS:
+    if len(ws) < SALAD_MIN_WORDS:
         return False
+    fw = function_word_ratio(g.answer)
     a = set(content_terms(g.answer))
     known = set(content_terms(g.reference)) | set(content_terms(g.question))
     # The terms come from the topic (otherwise it is a list about something else: off_topic).
@@ -226,21 +247,21 @@ def detect_keyword_salad(g: GuardInput) -> bool:
         return False
     if ordered_like(g.answer, g.reference) >= SALAD_MAX_ORDERED:
         return False  # the reference's own word order: a copy or a table, not a salad
+    if _LIST_QUESTION.search(g.question) and _single_word_items(g.answer) >= 3:
+        return False  # asked for a list, given a list
     runs = content_runs(g.answer)
-    n = sum(runs)
-    if runs and (
-        max(runs) >= SALAD_LONGEST_RUN or sum(r for r in runs if r >= 4) / n >= SALAD_RUN_SHARE
-    ):
-        return True
-    if _single_word_items(g.answer) >= SALAD_LIST_ITEMS:
-        return True  # a bare comma list of words
-    if len(ws) < SALAD_MIN_WORDS:
+    if runs and max(runs) >= SALAD_LONGEST_RUN and fw <= SALAD_STRAY_FUNCTION_RATIO:
+        return True  # nine terms in a row with nothing between them: prose never does that
+    if _single_word_items(g.answer) >= SALAD_LIST_ITEMS and fw <= SALAD_LIST_FUNCTION_RATIO:
+        return True  # a bare comma list of words (stray "which", "with" among them or not)
+    if fw > SALAD_MAX_FUNCTION_RATIO:
         return False
-    fw = function_word_ratio(g.answer)
-    if fw <= SALAD_UNPUNCTUATED_FUNCTION_RATIO and _inner_punctuation(g.answer) <= 1:
-        return True  # a dozen words or more, no sentence in sight
+    if runs and sum(r for r in runs if r >= 4) / sum(runs) >= SALAD_RUN_SHARE:
+        return True  # mostly strings of terms
+    if _inner_punctuation(g.answer) <= 1:
+        return True  # a dozen words and no sentence in sight
     # A terse reference invites a terse answer.
-    return fw <= SALAD_MAX_FUNCTION_RATIO and function_word_ratio(g.reference) >= 0.2
+    return function_word_ratio(g.reference) >= 0.2
 
 
 def detect_other_question(g: GuardInput) -> bool:

@@ -16,12 +16,13 @@ import numpy as np
 
 from interviewer.grading.calibration import KNOWN_FEATURES, Calibration
 from interviewer.grading.features import (
+    STOPWORDS,
     Encoded,
     KeyPointMatch,
     ReferenceFeatures,
     answer_spans,
-    content_terms,
     length_ratio,
+    question_terms,
     reference_features,
     words,
 )
@@ -66,8 +67,15 @@ def _follow_up_point(missed: list[KeyPointMatch], own: RefInput) -> str | None:
 
 def follow_up_question(point: str) -> str:
     """What an interviewer would ask about a point the answer left out."""
-    point = point.strip().rstrip(".;:")
-    if len(point.split()) <= 6:  # a heading or a term: ask about it directly
+    raw = point.strip()
+    point = raw.rstrip(".;:")
+    # A heading or a term ("Input Layer", "Batch normalization"): ask about it directly. A short
+    # sentence ("Push adds an item on top.") is quoted like a long one.
+    term_like = (
+        len(point.split()) <= 5 and not raw.endswith(".")
+        and not any(w in STOPWORDS for w in words(point))
+    )
+    if term_like:
         return f"You didn't mention {point}. What is it, and why does it matter here?"
     return (
         f"One thing you left out: “{point}.” "
@@ -105,7 +113,7 @@ def grade(
         )
 
     spans = answer_spans(answer)
-    q_terms = frozenset(content_terms(question.text))
+    q_terms = question_terms(question.text)
     own_f = reference_features(answer, own.encoded, own.points, spans, q_terms)
     q_f = reference_features(answer, question)
 

@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TextArea
 
 from interviewer.bank.models import Question
+from interviewer.grading.features import content_terms
 from interviewer.grading.models import Assessment, Citation, Grade, Reference
 from interviewer.grading.offline import follow_up_question
 from interviewer.history import GradeUpdate, NewAttempt, utcnow
@@ -101,9 +102,9 @@ def _words(text: str) -> set[str]:
 def point_asked_about(question: str, grade: Grade) -> str | None:
     """The missed key point an LLM-written follow-up is about (most words in common), so the
     follow-up answer is graded against what was asked; the offline choice when none shares any."""
-    want = _words(question)
-    best = max(grade.missed, key=lambda m: len(want & _words(m.point)), default=None)
-    if best is not None and want & _words(best.point):
+    want = set(content_terms(question))
+    best = max(grade.missed, key=lambda m: len(want & set(content_terms(m.point))), default=None)
+    if best is not None and want & set(content_terms(best.point)):  # a real word, not "the"
         return best.point
     return grade.follow_up_point or (grade.missed[0].point if grade.missed else None)
 
