@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from interviewer.tui.widgets.feedback import clip
+from interviewer.tui.widgets.feedback import bullets, clip
 from interviewer.tui.widgets.timer import fmt_seconds
 
 if TYPE_CHECKING:
@@ -90,10 +90,10 @@ class ReportScreen(ModalScreen[None]):
                           row.band or row.status, fmt_seconds(row.seconds))
         weak = Text("weakest topics: ", style="bold")
         weak.append(", ".join(f"{t} ({s:.1f})" for t, s in r.weakest_topics) or "—")
-        review = Text("what to review\n", style="bold")
-        for qid, point in r.review:
-            review.append(f"  • {qid}: ", style="cyan")
-            review.append(clip(point, 110) + "\n")
+        review = bullets("what to review", "bold", [
+            Text(f"{qid}: ", style="cyan").append(clip(point, 110), style="default")
+            for qid, point in r.review
+        ])
         with VerticalScroll(id="report-box") as box:
             box.border_title = "report · esc to close · ctrl+o new deck"
             yield Static(head)
