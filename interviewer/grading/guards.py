@@ -94,7 +94,11 @@ _IDK = re.compile(
     r"|\b(isn't|is\s+not)\s+something\s+i(?:'m|\s+am)\s+(really\s+)?(familiar|sure)"
     r"|\b(drawing|draw)\s+a\s+blank|\bblanking\b|\bskip\s+this"
     r"|\bi('d|\s+would)?\s+(have|need)\s+to\s+(look\s+it\s+up|read\s+up)"
-    r"|\bmix\s+(these|those|them)\s+(two\s+)?up|\brather\s+not\s+guess",
+    r"|\bmix\s+(these|those|them)\s+(two\s+)?up|\brather\s+not\s+guess"
+    r"|\bidk\b|\bdunno\b|\bbeats\s+me\b|\bnot\s+a\s+clue\b|\b(haven't|have\s+not)\s+got\s+a\s+clue"
+    r"|\b(i'?m|i\s+am)\s+(really\s+|quite\s+)?unsure\b|\bi\s+(forgot|forget|can't\s+recall)\b"
+    # the whole answer is a pass: "Pass.", "Skip", "N/A", "no answer"
+    r"|^\W*(pass|skip|next|n\s*/\s*a|none|no\s+answer|no\s+comment)\W*$",
     re.IGNORECASE,
 )
 
@@ -110,9 +114,10 @@ _GRADING_OBJECT = (
     r"|guidelines|system\s+prompt|prompt)"
 )
 _SCORE_ASK = (
-    r"((full|maximum|max|perfect|top|highest|best)\s+(score|marks?|grade|points|rating)"
+    r"((full|maximum|max|perfect|top|highest|best)\s+(score|marks?|grade|points|rating|credit)"
     r"|\b(10|5|100)\s*/\s*(10|5|100)\b|score\s*(=|:|of)\s*\d)"
 )
+_GRADE_WORD = r"(score|grade|mark|marks|rating|credit|points)"
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,40}\b" + _GRADING_OBJECT
     + r"|\b(assign|give|award|grant|output|return|mark|rate)\b[^.]{0,40}" + _SCORE_ASK
@@ -123,7 +128,25 @@ _INJECTION = re.compile(
     + r"\s*[:,]\s*(please\s+)?(ignore|disregard|assign|give|award|output|score|rate|mark)"
     r"|\byou\s+are\s+(now\s+)?(a|an)\s+\w*\s*(grader|assistant|evaluator)"
     r"|\b(this|my)\s+answer\s+(is|deserves)\s+(excellent|perfect|correct\s+and\s+complete"
-    r"|full|a\s+10)",
+    r"|full|a\s+10)"
+    # "This answer should receive a score of 10", "the correct grade for this answer is 10/10"
+    r"|\b(this|my)\s+(answer|response)\s+(should|must|will|ought\s+to)\s+"
+    r"(receive|get|be\s+given|be\s+awarded)\s+(a\s+|the\s+)?"
+    r"(full|maximum|perfect|top|highest|high)?\s*(score|grade|marks?|credit|points|10)"
+    r"|\b(correct|right|fair|appropriate|true)\s+" + _GRADE_WORD
+    + r"\s+(for\s+(this|my)\s+(answer|response)\s+)?(is|=|:)\s*(a\s+)?\d"
+    r"|\b(give|award|grant)\s+(me|us|it|this)\s+(full|maximum|perfect|top)?\s*" + _GRADE_WORD
+    # "mark this as excellent", "mark everything as correct"
+    + r"|\bmark\s+(this|it|everything|the\s+answer|my\s+answer)\s+as\s+"
+    r"(correct|excellent|perfect|right|complete|full)"
+    # new instructions, role markers and chat-template tokens
+    r"|\bnew\s+instructions?\s*:|\b(your|the\s+following)\s+new\s+instructions?\b"
+    r"|\b(rubric|reference\s+answer)\s+(no\s+longer|does\s*n[o']?t|"
+    r"does\s+not)\s+appl"
+    r"|\bpretend\s+(that\s+)?(the\s+)?(reference|rubric|answer\s+key|grader)"
+    r"|\bgrade\s+(it\s+|me\s+)?accordingly\b"
+    r"|(^|\n)\s*(system|assistant)\s*:|<\|im_start\|>|\[/?INST\]|<</?SYS>>"
+    r"|\boverride\s*[:=]",
     re.IGNORECASE | re.DOTALL,
 )
 
