@@ -21,6 +21,8 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from interviewer.csv_cells import csv_cell, csv_uncell
+
 # A long answer is still an answer (the grader reads its first 256 word pieces); the csv
 # module's default 128 KiB field limit would call it malformed.
 csv.field_size_limit(64 * 1024 * 1024)
@@ -423,8 +425,13 @@ CSV_FIELDS = (
 )
 
 
+_TEXT_CELLS = frozenset({"question", "answer", "follow_up", "notice", "covered", "missed",
+                         "citations", "id", "question_id"})
+
+
 def _csv_record(row: GradedRow) -> list[str]:
-    """Lists become text a spreadsheet shows well: one item per line, flags comma-separated."""
+    """Lists become text a spreadsheet shows well: one item per line, flags comma-separated;
+    text that a spreadsheet would run as a formula is defused (`csv_cell`)."""
     d = row.model_dump()
     out: list[str] = []
     for name in CSV_FIELDS:
@@ -435,11 +442,14 @@ def _csv_record(row: GradedRow) -> list[str]:
             value = "\n".join(value)
         elif name == "citations":
             value = "\n".join(f"[{c['passage_id']}] {c['quote']}" for c in value)
-        out.append("" if value is None else str(value))
+        text = "" if value is None else str(value)
+        out.append(csv_cell(text) if name in _TEXT_CELLS else text)
     return out
 
 
-def _from_csv(record: dict[str, str]) -> GradedRow:
+def _from_csv(raw: dict[str, str]) -> GradedRow:
+    record = {k: csv_uncell(v) if k in _TEXT_CELLS else v for k, v in raw.items()}
+
     def split(text: str, sep: str) -> list[str]:
         return [p.strip() for p in text.split(sep) if p.strip()] if text else []
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from interviewer.csv_cells import csv_cell
 from interviewer.scheduling import ReviewState
 
 # Each entry moves the schema from version i to i + 1. Append only; never edit a shipped one.
@@ -453,7 +454,7 @@ def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
 def _csv_cell(v: Any) -> Any:
     if isinstance(v, dict | list):
         return json.dumps(v)
-    return v
+    return csv_cell(v) if isinstance(v, str) else v
 
 
 def _state(row: sqlite3.Row) -> ReviewState:

@@ -373,3 +373,32 @@ def test_strict_resume_reading_refuses_foreign_lines(tmp_path: Path) -> None:
     notes.write_text("hello,world\nnot,a report\n")
     with pytest.raises(BatchFileError, match="not an interviewer grade report"):
         list(read_graded(notes, "csv", strict=True))
+
+
+@pytest.mark.parametrize(
+    "value", ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3+cmd", "'=x",
+              "''=x", "'quoted", "- a bullet", "-0.5", "plain", ""],
+)
+def test_csv_cells_are_defused_for_spreadsheets_and_read_back_exactly(value: str) -> None:
+    from interviewer.csv_cells import csv_cell, csv_uncell
+
+    cell = csv_cell(value)
+    assert not cell.startswith(("=", "+", "@")) and not (cell.startswith("-") and value == "-2+3+cmd")
+    assert csv_uncell(cell) == value
+
+
+def test_csv_report_with_formula_like_answers_round_trips_for_resume(tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    rows = [
+        GradedRow(id=str(i), line=i, question_id="000-1", question="q", answer=a, score=5.0,
+                  band="partial", grader="offline", matched_by="id", reference="bank",
+                  follow_up="=follow")
+        for i, a in enumerate(["=1+1", "@cmd", "'=x", "ordinary"], start=1)
+    ]
+    with RowWriter(out, "csv") as w:
+        for r in rows:
+            w.write(r)
+    raw = out.read_text()
+    assert "\n1,1,000-1,q,'=1+1," in raw.replace("\r\n", "\n")  # defused on disk
+    back = list(read_graded(out, "csv", strict=True))
+    assert [(b.answer, b.follow_up) for b in back] == [(r.answer, r.follow_up) for r in rows]
