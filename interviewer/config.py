@@ -12,7 +12,7 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from platformdirs import user_config_dir, user_data_dir
 from pydantic import Field, SecretStr, field_validator
@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     """Every knob, documented in the README's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="INTERVIEWER_", extra="ignore")
+    read_config: ClassVar[bool] = True  # False: flags and environment only (see _NoFileSettings)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     chroma_url: str | None = None
@@ -75,8 +76,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        data = read_config_file(config_file())
-        _warn_unknown_keys(config_file(), data, settings_cls)
+        if not cls.read_config:
+            return (init_settings, env_settings)
+        path = config_file()
+        data = read_config_file(path)
+        _warn_unknown_keys(path, data, settings_cls)
         return (init_settings, env_settings, InitSettingsSource(settings_cls, data))
 
     @property
@@ -105,16 +109,7 @@ class _NoFileSettings(Settings):
     """Settings from flags and environment alone: what `interviewer config` can still show
     when the config file is broken."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+    read_config: ClassVar[bool] = False
 
 
 def load_settings(*, read_file: bool = True, **overrides: Any) -> Settings:
