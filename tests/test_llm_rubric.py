@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -697,44 +697,48 @@ def test_a_boolean_or_missing_score_is_not_guessed(
     assert len(server.requests) == 2  # one repair attempt, then the offline grade
 
 
-def test_a_reasoning_preamble_and_content_parts_are_read(
-    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+def _thinking(overall: float) -> Reply:
+    return chat_reply("<think>Is {this} right? The answer says {x}.</think>\n"
+                      + json.dumps(rubric(overall)))
+
+
+def _parts(overall: float) -> Reply:
+    reply = chat_reply("")
+    text = json.dumps(rubric(overall))
+    reply.body["choices"][0]["message"]["content"] = [
+        {"type": "text", "text": text[:40]},
+        {"type": "text", "text": text[40:]},
+    ]
+    return reply
+
+
+def _tool_call(overall: float) -> Reply:
+    reply = chat_reply("")
+    message = reply.body["choices"][0]["message"]
+    message["content"] = None
+    message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {
+        "name": "rubric", "arguments": json.dumps(rubric(overall))}}]
+    return reply
+
+
+def _encoded_twice(overall: float) -> Reply:
+    return chat_reply(json.dumps(json.dumps(rubric(overall))))
+
+
+@pytest.mark.parametrize(
+    "make_reply", [_thinking, _parts, _tool_call, _encoded_twice],
+    ids=["think-preamble", "content-parts", "tool-call", "encoded-twice"],
+)
+def test_unusual_but_complete_reply_shapes_are_read(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, make_reply: Callable[[float], Reply]
 ) -> None:
     """Local reasoning models put <think>...</think> (braces and all) before the JSON; some
-    servers send the content as a list of text parts."""
-    thinking = chat_reply("<think>Is {this} right? The answer says {x}.</think>\n"
-                          + json.dumps(rubric(6.0)))
-    parts = chat_reply("")
-    parts.body["choices"][0]["message"]["content"] = [
-        {"type": "text", "text": json.dumps(rubric(4.0))[:40]},
-        {"type": "text", "text": json.dumps(rubric(4.0))[40:]},
-    ]
-    server.queue(thinking, parts)
+    servers send the content as text parts, or the JSON as a tool call's arguments, or the
+    object JSON-encoded twice. All are the grade, read without a repair round-trip."""
+    server.queue(make_reply(6.0))
     assessor, _ = make(settings_for(server, monkeypatch))
 
-    first = assessor.assess(req())
-    second = assessor.assess(req("Dropout zeroes some activations at random."))
+    a = assessor.assess(req())
 
-    assert first.grader == "llm" and first.llm is not None and first.llm.overall == 6.0
-    assert second.grader == "llm" and second.llm is not None and second.llm.overall == 4.0
-    assert len(server.requests) == 2
-
-
-def test_a_rubric_in_a_tool_call_or_encoded_twice_is_read(
-    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tool = chat_reply("")
-    message = tool.body["choices"][0]["message"]
-    message["content"] = None
-    message["tool_calls"] = [{"id": "call_1", "type": "function",
-                              "function": {"name": "rubric", "arguments": json.dumps(rubric(7.0))}}]
-    twice = chat_reply(json.dumps(json.dumps(rubric(3.0))))
-    server.queue(tool, twice)
-    assessor, _ = make(settings_for(server, monkeypatch))
-
-    first = assessor.assess(req())
-    second = assessor.assess(req("Dropout zeroes some activations at random."))
-
-    assert first.grader == "llm" and first.llm is not None and first.llm.overall == 7.0
-    assert second.grader == "llm" and second.llm is not None and second.llm.overall == 3.0
-    assert len(server.requests) == 2
+    assert a.grader == "llm" and a.llm is not None and a.llm.overall == 6.0
+    assert len(server.requests) == 1
