@@ -80,7 +80,18 @@ async def type_answer(pilot: Pilot[Any], text: str) -> None:
 
 
 def texts(screen: PracticeScreen, kind: type) -> list[str]:
-    return [str(w.render()) for w in screen.query(kind)]
+    """What each message says, as plain text: a Text as is, a group with tables rendered
+    unwrapped."""
+    from rich.text import Text
+
+    from interviewer.tui.widgets.feedback import plain
+
+    def text_of(content: Any) -> str:
+        if isinstance(content, str | Text):
+            return str(content)
+        return plain(content, width=10_000).removesuffix("\n")
+
+    return [text_of(w.content) for w in screen.query(kind)]
 
 
 async def test_answer_grade_feedback_follow_up_next(

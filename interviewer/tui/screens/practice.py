@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -30,9 +31,9 @@ from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
 from interviewer.tui.widgets.feedback import (
     FeedbackCard,
     LlmCard,
-    citations_text,
+    citations_block,
     clip,
-    references_text,
+    references_block,
 )
 from interviewer.tui.widgets.messages import (
     ErrorMessage,
@@ -597,10 +598,10 @@ class PracticeScreen(Screen[None]):
         if point is None or not (want & _words(point)):
             point = turn.follow_point or (points[0] if points else "")
         refs = passages_about(point, text, grade.references)
-        body = Text("LLM is off, so here is what the reference says about ")
-        body.append(f"“{clip(point, 120)}”", style="bold")
-        body.append(":\n")
-        body.append_text(references_text(refs, self.iapp.source_titles))
+        head = Text("LLM is off, so here is what the reference says about ")
+        head.append(f"“{clip(point, 120)}”", style="bold")
+        head.append(":")
+        body = Group(head, references_block(refs, self.iapp.source_titles))
         self.say(InterviewerMessage(body, title="interviewer · from the references"), top=True)
 
     def _chat(self, turn: Turn, text: str) -> None:
@@ -621,10 +622,9 @@ class PracticeScreen(Screen[None]):
 
     def _show_chat(self, turn: Turn, reply: str, cites: list[Citation]) -> None:
         self.status.show("ctrl+n next question · or ask another question")
-        body = Text(reply)
+        body: RenderableType = Text(reply)
         if cites:
-            body.append("\n")
-            body.append_text(citations_text(cites, self.iapp.source_titles))
+            body = Group(body, citations_block(cites, self.iapp.source_titles))
         self.say(InterviewerMessage(body, title="interviewer"), top=True)
 
     # -- mock interview -------------------------------------------------------------------

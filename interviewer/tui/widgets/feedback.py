@@ -86,31 +86,6 @@ def render_grade(grade: Grade, titles: Mapping[str, str]) -> RenderableType:
     return Group(*parts)
 
 
-def citations_text(citations: list[Citation], titles: Mapping[str, str]) -> Text:
-    """Citations as one Text, for a chat message (which is plain text)."""
-    t = Text()
-    for c in citations:
-        t.append(f"  [{c.passage}] ", style="bold cyan")
-        t.append(f"“{clip(c.quote, 160)}”")
-        t.append("  — " + source_label(c.source, titles), style="cyan")
-        if c.passage_id:
-            t.append(f" ({c.passage_id})", style="dim")
-        t.append("\n")
-    return t
-
-
-def references_text(refs: list[Reference], titles: Mapping[str, str], limit: int = 3) -> Text:
-    """References as one Text, for a chat message (which is plain text)."""
-    t = Text()
-    for i, r in enumerate(refs[:limit], 1):
-        t.append(f"  [{i}] ", style="bold cyan")
-        t.append(source_label(r.source, titles), style="cyan")
-        if r.question_id:
-            t.append(f" ({r.question_id})", style="dim")
-        t.append("\n      " + clip(r.text, 220) + "\n", style="dim")
-    return t
-
-
 def citations_block(citations: list[Citation], titles: Mapping[str, str]) -> Table:
     rows: list[tuple[Text | str, Text | str]] = []
     for c in citations:
