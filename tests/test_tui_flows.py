@@ -525,3 +525,8 @@ def test_the_point_an_llm_follow_up_asks_about_needs_a_real_shared_word() -> Non
     assert point_asked_about(asked, grade) == space
     # Nothing in common: the offline choice stands.
     assert point_asked_about("Can you say more about that?", grade) == pivot
+    # The offline chat picks the point asked about the same way: function words don't count.
+    from interviewer.tui.screens.practice import most_shared
+
+    assert most_shared("why is that the answer?", [pivot, space]) is None
+    assert most_shared("why does the pivot matter?", [space, pivot]) == pivot

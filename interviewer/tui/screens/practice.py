@@ -8,7 +8,7 @@ with `app.ui` (call_from_thread), so the UI never blocks and a failing grader ne
 from __future__ import annotations
 
 import contextlib
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -93,27 +93,32 @@ def is_question_to_interviewer(text: str) -> bool:
     return text.rstrip().endswith("?") and len(text) < 300
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+def _terms(text: str) -> set[str]:
+    """Content-word stems: what two texts must share to be about the same thing ("the" is not)."""
+    return set(content_terms(text))
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+def most_shared(query: str, texts: Sequence[str]) -> str | None:
+    """The text sharing the most content words with `query`; None when none shares any."""
+    want = _terms(query)
+    best = max(texts, key=lambda t: len(want & _terms(t)), default=None)
+    return best if best is not None and want & _terms(best) else None
 
 
 def point_asked_about(question: str, grade: Grade) -> str | None:
-    """The missed key point an LLM-written follow-up is about (most words in common), so the
-    follow-up answer is graded against what was asked; the offline choice when none shares any."""
-    want = set(content_terms(question))
-    best = max(grade.missed, key=lambda m: len(want & set(content_terms(m.point))), default=None)
-    if best is not None and want & set(content_terms(best.point)):  # a real word, not "the"
-        return best.point
-    return grade.follow_up_point or (grade.missed[0].point if grade.missed else None)
+    """The missed key point an LLM-written follow-up is about, so the follow-up answer is graded
+    against what was asked; the offline choice when none shares a content word."""
+    return (
+        most_shared(question, [m.point for m in grade.missed])
+        or grade.follow_up_point
+        or (grade.missed[0].point if grade.missed else None)
+    )
 
 
 def passages_about(point: str, message: str, refs: list[Reference], k: int = 2) -> list[Reference]:
     """Offline 'chat': the reference passages sharing the most words with the point asked about."""
-    want = _words(point + " " + message)
-    return sorted(refs, key=lambda r: -len(want & _words(r.text)))[:k]
+    want = _terms(point + " " + message)
+    return sorted(refs, key=lambda r: -len(want & _terms(r.text)))[:k]
 
 
 class PracticeScreen(Screen[None]):
@@ -593,10 +598,7 @@ class PracticeScreen(Screen[None]):
         grade = turn.grade
         assert grade is not None
         points = [p.point for p in grade.missed + grade.covered]
-        want = _words(text)
-        point = max(points, key=lambda p: len(want & _words(p)), default=None)
-        if point is None or not (want & _words(point)):
-            point = turn.follow_point or (points[0] if points else "")
+        point = most_shared(text, points) or turn.follow_point or (points[0] if points else "")
         refs = passages_about(point, text, grade.references)
         head = Text("LLM is off, so here is what the reference says about ")
         head.append(f"“{clip(point, 120)}”", style="bold")
