@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from interviewer.grading.keypoints import split_sentences
-from interviewer.grading.similarity import cosine, soft_alignment, span_vectors
+from interviewer.grading.similarity import best_matches, cosine, span_vectors
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
 
@@ -135,18 +135,22 @@ def content_mask(enc: Encoded, exclude: frozenset[str] = frozenset()) -> np.ndar
     return mask if mask.any() else None
 
 
-def content_recall(
-    answer: Encoded, reference: Encoded, exclude: frozenset[str] = frozenset()
-) -> float:
-    """Soft-alignment recall over the reference's content tokens only (minus `exclude`d stems;
-    when excluding leaves nothing, over all content tokens)."""
+def _recall_over(ref_best: np.ndarray, reference: Encoded, exclude: frozenset[str]) -> float:
+    """Mean of the reference tokens' best matches over its content tokens, minus `exclude`d
+    stems (over all content tokens when excluding leaves nothing, all tokens without offsets)."""
     mask = content_mask(reference, exclude) if exclude else None
     if mask is None:
         mask = content_mask(reference)
-    ref = reference.tokens if mask is None else reference.tokens[mask]
-    if len(ref) == 0 or len(answer.tokens) == 0:
-        return 0.0
-    return float((ref @ answer.tokens.T).max(axis=1).mean())
+    picked = ref_best if mask is None else ref_best[mask]
+    return float(picked.mean()) if len(picked) else 0.0
+
+
+def content_recall(
+    answer: Encoded, reference: Encoded, exclude: frozenset[str] = frozenset()
+) -> float:
+    """Soft-alignment recall over the reference's content tokens only (see `_recall_over`)."""
+    best = best_matches(answer.tokens, reference.tokens)
+    return 0.0 if best is None else _recall_over(best[0], reference, exclude)
 
 
 def question_terms(question: str) -> frozenset[str]:
@@ -239,7 +243,13 @@ def reference_features(
 ) -> ReferenceFeatures:
     """Answer-versus-reference figures; the `fresh_` ones ignore the stems in `question_terms`
     (repeating the question's words shows nothing, so they earn nothing there)."""
-    rec, prec = soft_alignment(answer.tokens, reference.tokens)
+    best = best_matches(answer.tokens, reference.tokens)  # one product for all four figures
+    rec, prec, content, fresh = 0.0, 0.0, 0.0, 0.0
+    if best is not None:
+        ref_best, answer_best = best
+        rec, prec = float(ref_best.mean()), float(answer_best.mean())
+        content = _recall_over(ref_best, reference, frozenset())
+        fresh = _recall_over(ref_best, reference, question_terms)
     lr, lp = lexical_overlap(answer.text, reference.text)
     matches = (
         key_point_matches(answer, points, spans if spans is not None else answer_spans(answer))
@@ -249,11 +259,11 @@ def reference_features(
     return ReferenceFeatures(
         cos=cosine(answer.vector, reference.vector),
         align_recall=rec,
-        content_recall=content_recall(answer, reference),
+        content_recall=content,
         align_precision=prec,
         lex_recall=lr,
         lex_precision=lp,
-        fresh_content_recall=content_recall(answer, reference, question_terms),
+        fresh_content_recall=fresh,
         fresh_lex_recall=fresh_lex_recall(answer.text, reference.text, question_terms),
         matches=matches,
     )

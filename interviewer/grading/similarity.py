@@ -14,17 +14,29 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (na * nb))
 
 
+def best_matches(
+    answer_tokens: np.ndarray, ref_tokens: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(best cosine of each reference token with any answer token, best of each answer token
+    with any reference token): one matrix product that every alignment figure is read from.
+    None when either side has no tokens."""
+    if len(answer_tokens) == 0 or len(ref_tokens) == 0:
+        return None
+    sim = ref_tokens @ answer_tokens.T  # (r, a)
+    return sim.max(axis=1), sim.max(axis=0)
+
+
 def soft_alignment(answer_tokens: np.ndarray, ref_tokens: np.ndarray) -> tuple[float, float]:
     """BERTScore-style (recall, precision) of the answer against one reference.
 
     Recall: for each reference token, its best cosine with any answer token, averaged: how much
     of the reference the answer expresses. Precision: the same from the answer's side: how
-    much of the answer is about the reference. One matrix product, no loops.
+    much of the answer is about the reference.
     """
-    if len(answer_tokens) == 0 or len(ref_tokens) == 0:
+    best = best_matches(answer_tokens, ref_tokens)
+    if best is None:
         return 0.0, 0.0
-    sim = ref_tokens @ answer_tokens.T  # (r, a)
-    return float(sim.max(axis=1).mean()), float(sim.max(axis=0).mean())
+    return float(best[0].mean()), float(best[1].mean())
 
 
 def span_vectors(tokens: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
