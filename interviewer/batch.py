@@ -375,14 +375,6 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
         yield done
 
 
-def count_items(path: Path, fmt: str | None = None) -> int:
-    """How many rows (good or bad) a file holds: the progress bar's total."""
-    try:
-        return sum(1 for _ in read_rows(path, fmt))
-    except BatchFileError:
-        return 0
-
-
 # ---------------------------------------------------------------------------------------------
 # Graded rows
 

@@ -270,12 +270,13 @@ def detect_keyword_salad(g: GuardInput) -> bool:
         return False
     if ordered_like(g.answer, g.reference) >= SALAD_MAX_ORDERED:
         return False  # the reference's own word order: a copy or a table, not a salad
-    if _LIST_QUESTION.search(g.question) and _single_word_items(g.answer) >= 3:
+    single_items = _single_word_items(g.answer)
+    if _LIST_QUESTION.search(g.question) and single_items >= 3:
         return False  # asked for a list, given a list
     runs = content_runs(g.answer)
     if runs and max(runs) >= SALAD_LONGEST_RUN and fw <= SALAD_STRAY_FUNCTION_RATIO:
         return True  # nine terms in a row with nothing between them: prose never does that
-    if _single_word_items(g.answer) >= SALAD_LIST_ITEMS and fw <= SALAD_LIST_FUNCTION_RATIO:
+    if single_items >= SALAD_LIST_ITEMS and fw <= SALAD_LIST_FUNCTION_RATIO:
         return True  # a bare comma list of words (stray "which", "with" among them or not)
     if fw > SALAD_MAX_FUNCTION_RATIO:
         return False
