@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 from pydantic import BaseModel, Field
 
 from interviewer.csv_cells import csv_cell, csv_uncell
+from interviewer.text_sniff import HEAD_BYTES, not_text
 
 # A long answer is still an answer (the grader reads its first 256 word pieces); the csv
 # module's default 128 KiB field limit would call it malformed.
@@ -83,10 +84,10 @@ def check_text_file(path: Path) -> None:
     """Refuse, naming the file, what is not a UTF-8 text file at all (rows can't be reported
     one by one from a binary or UTF-16 file: every line would be 'bad')."""
     with path.open("rb") as fh:
-        head = fh.read(4096)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        problem = not_text(fh.read(HEAD_BYTES))
+    if problem is not None and problem[0] == "utf16":
         raise BatchFileError(str(path), 0, "UTF-16 text: save it as UTF-8 and try again")
-    if b"\x00" in head:
+    if problem is not None:
         raise BatchFileError(str(path), 0, "not a text file (binary data)")
 
 

@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
+from interviewer.text_sniff import HEAD_BYTES, not_text
+
 REQUIRED_COLUMNS = ("question", "reference_answer", "answer", "score")
 # csv's default limit is 128 KiB a field: one long pasted answer would fail the whole file.
 FIELD_LIMIT = 64 * 1024 * 1024
@@ -65,24 +67,15 @@ def _line_at(raw: bytes, offset: int) -> int:
     return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
 
 
-def _looks_utf16(head: bytes) -> bool:
-    """UTF-16 without a BOM: ASCII text leaves a NUL in every other byte."""
-    if len(head) < 4:
-        return False
-    even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
-    return (even > 0.3 and odd < 0.05) or (odd > 0.3 and even < 0.05)
-
-
 def decode_dataset(raw: bytes) -> str:
     """The dataset's text. Spreadsheets save UTF-16 or a legacy code page as readily as UTF-8,
     and a wrong file may be binary: each gets its own message, with the line where it applies."""
-    head = raw[:1024]
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
+    problem = not_text(raw[:HEAD_BYTES])
+    if problem is not None and problem[0] == "utf16":
         raise DatasetError(None, "UTF-16 text: save it as UTF-8", EXCEL_UTF8)
-    nul = head.find(b"\0")
-    if nul >= 0:
+    if problem is not None:
         raise DatasetError(
-            _line_at(raw, nul), "binary data (a NUL byte): not a text/CSV file",
+            _line_at(raw, problem[1]), "binary data (a NUL byte): not a text/CSV file",
             "give a CSV or TSV file exported as UTF-8 text",
         )
     body = raw.removeprefix(codecs.BOM_UTF8)
