@@ -13,7 +13,8 @@ The scheduler is SM-2 (Wozniak, 1990) adapted to a 0-10 score:
 
 A poor answer therefore comes back soon and a strong one later; the interval never shrinks on
 a pass. Within a review session, a lapsed question comes back at the end of the deck
-(`relearn_now`) rather than waiting for the next session. Intervals are in (fractional) days so the history can store them as plain numbers.
+(`relearn_now`) rather than waiting for the next session. Intervals are in (fractional) days
+so the history can store them as plain numbers.
 """
 
 from __future__ import annotations
