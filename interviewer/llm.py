@@ -7,15 +7,19 @@ Why it looks the way it does:
   gets json_object mode, then plain text; the mode that worked is remembered;
 - temperature 0 and a fixed seed, so grades do not wander between runs;
 - one repair attempt when the reply is not valid JSON for the schema, then give up;
-- every error message is scrubbed of the API key before it can reach a log, a notice or history.
+- every error message is scrubbed of the API key before it can reach a log, a notice or history;
+- httpx's timeout bounds each network wait, so a server that trickles its reply a byte at a time
+  would never time out: a deadline transport also bounds the whole reply of each attempt.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +108,58 @@ def _server_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
+def _http_lib() -> Any:
+    """The HTTP library this openai release is built on: httpx, or httpx2 from openai 3.x on.
+    The transport below must come from the same one, or the client rejects its streams."""
+    for cls in openai.DefaultHttpxClient.__mro__:
+        if cls.__name__ == "Client":
+            return importlib.import_module(cls.__module__.partition(".")[0])
+    return importlib.import_module("httpx")  # pragma: no cover - every release so far
+
+
+@functools.cache
+def _deadline_stream_class() -> type:
+    http = _http_lib()
+
+    class DeadlineStream(http.SyncByteStream):  # type: ignore[misc, name-defined]
+        """A response body that raises ReadTimeout once its deadline has passed."""
+
+        def __init__(self, inner: Any, deadline: float, request: Any) -> None:
+            self._inner, self._deadline, self._request = inner, deadline, request
+
+        def __iter__(self) -> Iterator[bytes]:
+            for chunk in self._inner:
+                if time.monotonic() > self._deadline:
+                    raise http.ReadTimeout("the reply outlasted the timeout", request=self._request)
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+    return DeadlineStream
+
+
+def _deadline_client(timeout: float) -> Any:
+    """An HTTP client whose timeout bounds each attempt's whole reply, not only each read: the
+    connect and the wait for headers are bounded by the client's own timeouts, the body by a
+    deadline counted from the request's start, so a body that arrives a byte at a time (never
+    stalling a single read) cannot hold a grade forever. Hooks, not a transport, so the proxy
+    settings from the environment still apply."""
+    stream_class = _deadline_stream_class()
+
+    def stamp(request: Any) -> None:
+        request.extensions["interviewer_deadline"] = time.monotonic() + timeout
+
+    def bound(response: Any) -> None:
+        deadline = response.request.extensions.get("interviewer_deadline")
+        if deadline is not None:
+            response.stream = stream_class(response.stream, deadline, response.request)
+
+    return openai.DefaultHttpxClient(
+        timeout=timeout, event_hooks={"request": [stamp], "response": [bound]}
+    )
+
+
 class _Rejected(Exception):
     """The server refused the request shape (400/422): try a simpler response format."""
 
@@ -137,6 +193,7 @@ class LlmClient:
             base_url=settings.openai_base_url or None,
             timeout=self.timeout,
             max_retries=0,
+            http_client=_deadline_client(self.timeout),
         )
         self._mode = 0
         self._seed = True

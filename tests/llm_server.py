@@ -1,6 +1,6 @@
 """A real HTTP server on 127.0.0.1 speaking /v1/chat/completions, scripted by each test.
 
-Tests queue replies (status, JSON or raw body, delay, headers); the server answers requests in
+Tests queue replies (status, JSON or raw body, delay, headers, trickled body); the server answers requests in
 order, records every request (path, headers, JSON body) and answers 500 when the script runs
 out, so an unexpected extra call is visible, never silently served.
 """
@@ -23,6 +23,7 @@ class Reply:
     body: Any = None  # dict/list -> JSON, str -> raw text
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    trickle: float = 0.0  # seconds between body bytes: a server that never stalls a read
 
 
 @dataclass
@@ -126,7 +127,13 @@ class FakeLLMServer:
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if not reply.trickle:
+                        self.wfile.write(payload)
+                    for i in range(len(payload) if reply.trickle else 0):
+                        self.wfile.write(payload[i : i + 1])
+                        self.wfile.flush()
+                        if server._stop.wait(reply.trickle):
+                            return
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
                     pass
 

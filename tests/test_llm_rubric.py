@@ -289,6 +289,25 @@ def test_a_response_slower_than_the_timeout_falls_back(
     assert elapsed < 2.5  # bounded: timeout x attempts + small backoff
 
 
+def test_a_reply_trickled_byte_by_byte_is_bounded_by_the_timeout(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read arrives well within the timeout, but the whole reply would take minutes."""
+    reply = chat_reply(rubric(9.0))
+    reply.trickle = 0.05
+    server.default = reply
+    assessor, _ = make(settings_for(server, monkeypatch, llm_timeout=0.5, llm_retries=1))
+
+    start = time.perf_counter()
+    a = assessor.assess(req())
+    elapsed = time.perf_counter() - start
+
+    assert a.grader == "offline"
+    assert a.notice is not None and "did not answer within 0.5 s" in a.notice
+    assert len(server.requests) == 2
+    assert elapsed < 3.0
+
+
 def test_a_500_is_retried_then_falls_back(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
