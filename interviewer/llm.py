@@ -229,6 +229,19 @@ class LlmClient:
         content = content.encode("utf-8", "replace").decode("utf-8")
         return self.scrub(content)
 
+    def _raise_error_body(self, resp: Any) -> None:
+        """Some proxies and gateways answer HTTP 200 with {"error": {...}} and no choices: say
+        what the server said rather than "the reply contains no JSON"."""
+        if getattr(resp, "choices", None):
+            return
+        error = (getattr(resp, "model_extra", None) or {}).get("error")
+        if error is None:
+            return
+        message = error.get("message") if isinstance(error, dict) else error
+        raise LlmError(
+            "server", self.scrub(f"the LLM endpoint answered with an error: {message}")[:300]
+        )
+
     def _backoff(self, attempt: int, exc: Exception | None) -> float:
         delay = self.backoff_base * (2**attempt)
         response = getattr(exc, "response", None)
@@ -327,6 +340,7 @@ class LlmClient:
                 raise LlmError(
                     "client", f"the LLM endpoint rejected the request (HTTP {exc.status}: {exc})"
                 ) from None
+            self._raise_error_body(resp)
             with self._lock:
                 self._mode = max(self._mode, mode)
                 self._seed = self._seed and seed

@@ -653,6 +653,18 @@ def test_a_200_that_is_not_a_chat_completion_falls_back(
     assert "OPENAI_BASE_URL" in a.notice
 
 
+def test_a_200_carrying_an_error_object_says_what_the_server_said(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gateways answer HTTP 200 with {"error": ...} and no choices when the model behind fails."""
+    server.default = Reply(status=200, body={"error": {"message": f"upstream crashed {KEY}"}})
+    assessor, _ = make(settings_for(server, monkeypatch))
+    a = assessor.assess(req())
+    assert a.grader == "offline" and a.notice is not None
+    assert "answered with an error: upstream crashed" in a.notice
+    assert KEY not in a.notice
+
+
 def test_a_sloppy_but_usable_reply_is_used_and_its_broken_citations_counted(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
