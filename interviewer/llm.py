@@ -269,7 +269,14 @@ class LlmClient:
             except openai.APIConnectionError as exc:
                 last_exc = exc
                 where = redact_url(self.base_url) if self.base_url else "the OpenAI API"
-                last = LlmError("connection", f"cannot reach the LLM endpoint at {where}")
+                cause = type(exc.__cause__).__name__
+                if cause in ("ConnectError", "ConnectTimeout", "NoneType"):
+                    why = f"cannot reach the LLM endpoint at {where}"
+                elif cause == "TooManyRedirects":
+                    why = f"the LLM endpoint at {where} redirects in a loop"
+                else:  # connected, then the reply broke off or was not HTTP
+                    why = f"the LLM endpoint at {where} broke off its reply"
+                last = LlmError("connection", why)
             except openai.RateLimitError as exc:
                 last_exc = exc
                 last = LlmError("rate_limit", "the LLM endpoint kept answering 429 (rate limited)")
