@@ -247,16 +247,23 @@ class _LineFeed:
         self._lines = _decoded_lines(path)
         self.bad: dict[int, str] = {}
         self.consumed = 0
+        self.raw: list[str] = []  # the lines of the record being read
+        self.exhausted = False
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        n, text, raw = next(self._lines)
+        try:
+            n, text, raw = next(self._lines)
+        except StopIteration:
+            self.exhausted = True
+            raise
         self.consumed = n
         if text is None:
             self.bad[n] = _undecodable(raw)
-            return raw.decode("utf-8", errors="replace")
+            text = raw.decode("utf-8", errors="replace")
+        self.raw.append(text)
         return text
 
 
@@ -274,12 +281,25 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
         except StopIteration:
             break
         except csv.Error as exc:
+            if header is None:
+                raise BatchFileError(file, last + 1, f"header: malformed CSV: {exc}") from None
+            feed.raw = []
             yield BadRow(file=file, line=last + 1, reason=f"malformed CSV: {exc}")
             if feed.consumed <= last:  # pragma: no cover - no progress, give up
                 break
             last = feed.consumed
             continue
         start, last = last + 1, feed.consumed
+        raw, feed.raw = feed.raw, []
+        if feed.exhausted and sum(line.count('"') for line in raw) % 2:
+            if header is None:
+                raise BatchFileError(file, start, "header: a quote opened here never closes")
+            # The reader ran into the end of the file inside the record, with an odd count of
+            # quotes: one opened and never closed, swallowing every row after it. csv hands that
+            # back as one long field, so those rows would silently vanish.
+            yield BadRow(file=file, line=start, reason="a quote opened on this line never "
+                         f"closes: lines {start}-{last} could not be read as rows")
+            continue
         bad = [feed.bad.pop(k) for k in sorted(feed.bad) if start <= k <= last]
         feed.bad.clear()
         if header is None:
@@ -288,6 +308,10 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
             if not any(f.strip() for f in fields):
                 continue
             header = [f.strip().lower() for f in fields]
+            dup = next((c for i, c in enumerate(header) if c and c in header[:i]), None)
+            if dup is not None:  # which of the two would be graded is anyone's guess
+                raise BatchFileError(file, start, f"column {dup!r} appears more than once in "
+                                     "the header")
             if "answer" not in header:
                 raise BatchFileError(file, start, "no 'answer' column in the header "
                                      f"(found: {', '.join(header)})")
@@ -689,10 +713,6 @@ def _summarise(rows: Iterable[GradedRow]) -> Summary:
     return s
 
 
-def _md_cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 def _md_inline(text: str) -> str:
     """Text on one line that Markdown will not read as markup."""
     return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", " ".join(text.split()))
@@ -712,11 +732,11 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
         if summary.topics:
             fh.write("\n**Weakest topics**\n\n| Topic | Answers | Mean |\n|---|---:|---:|\n")
             for a in summary.weakest_topics():
-                fh.write(f"| {_md_cell(a.label)} | {a.n} | {a.mean:.1f} |\n")
+                fh.write(f"| {_md_inline(a.label)} | {a.n} | {a.mean:.1f} |\n")
         if summary.questions:
             fh.write("\n**Weakest questions**\n\n| Question | Answers | Mean |\n|---|---:|---:|\n")
             for a in summary.weakest_questions():
-                fh.write(f"| {_md_cell(a.label)} | {a.n} | {a.mean:.1f} |\n")
+                fh.write(f"| {_md_inline(a.label)} | {a.n} | {a.mean:.1f} |\n")
         fh.write("\n## Answers\n")
         for r in read_graded(rows_file, "jsonl"):
             qid = f" ({_md_inline(r.question_id)})" if r.question_id else ""

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     chroma_url: str | None = None
     embedding_model: str = "bundled"
+    # Chroma's rule for collection names, checked here so a bad name is a config error that
+    # names the key, not an "unusable index" whose suggested --rebuild wipes a good one.
     collection: str = "passages"
     # LLM rubric
     llm_model: str = "gpt-4o-mini"
@@ -66,6 +68,24 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, v: Any) -> Any:
         """`export OPENAI_API_KEY=` means no key, as every other tool reads it."""
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("collection")
+    @classmethod
+    def _chroma_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", v):
+            raise ValueError(
+                "a Chroma collection name: 3-512 letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return v
+
+    @field_validator("llm_retries", "llm_timeout", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        """`llm_retries = true` is a mistake, not 1."""
+        if isinstance(v, bool):
+            raise ValueError("a number is expected, not true/false")
+        return v
 
     @classmethod
     def settings_customise_sources(
@@ -150,7 +170,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {msg}") from None
 
 
-_warned: set[tuple[str, tuple[str, ...]]] = set()
+_warned: set[tuple[str, object]] = set()
 
 
 def _warn_unknown_keys(path: Path, data: dict[str, Any], settings_cls: type[BaseSettings]) -> None:
@@ -161,6 +181,11 @@ def _warn_unknown_keys(path: Path, data: dict[str, Any], settings_cls: type[Base
         known.add(name.lower())
         if isinstance(field.validation_alias, str):
             known.add(field.validation_alias.lower())
+    holds_key = any(k.lower() in ("openai_api_key", "api_key") for k in data)
+    if holds_key and (str(path), "key") not in _warned:
+        _warned.add((str(path), "key"))
+        print(f"warning: {path}: holds an API key; keep it in the OPENAI_API_KEY environment "
+              "variable instead (a config file is easily shared or committed)", file=sys.stderr)
     unknown = tuple(k for k in data if k.lower() not in known)
     if unknown and (str(path), unknown) not in _warned:
         _warned.add((str(path), unknown))

@@ -123,6 +123,9 @@ def _unclosed_quote_line(rec: list[str], line: int, raw: str, expected: int) -> 
     return None
 
 
+MAX_SCALE = 1e9  # squares stay exact in int64 (QWK) and finite (RMSE)
+
+
 def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
     """Rows of an eval CSV (or TSV: `tsv`, or a header with tabs and no commas). Columns:
     question, reference_answer, answer, score, optional question_id and max_score (default 5).
@@ -183,6 +186,8 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
             raise DatasetError(line, f"max_score {raw_max!r} is not a number") from None
         if max_score <= 0 or not math.isfinite(max_score):
             raise DatasetError(line, f"max_score must be positive, got {raw_max}")
+        if max_score > MAX_SCALE:  # a typo, and its squares would overflow QWK and RMSE
+            raise DatasetError(line, f"max_score {raw_max} is above {MAX_SCALE:g}: not a grade scale")
         if not (0 <= score <= max_score) or not math.isfinite(score):
             raise DatasetError(line, f"score {score:g} is outside 0..{max_score:g}")
         question = (get("question") or "").strip()

@@ -426,3 +426,56 @@ def test_a_failure_while_loading_leaves_no_empty_outputs(
     r = run(str(f), "--out", str(out), "--offline")
     assert r.exit_code == 2 and "could not be loaded" in r.stderr
     assert not out.exists() and not (tmp_path / "new-report.md.jsonl").exists()
+
+
+def test_rich_markup_in_questions_ids_and_file_names_is_printed_literally(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "answers[b].jsonl", [
+        {"question": "What is [/b] dropout | <img src=x onerror=alert(1)>?",
+         "reference_answer": "Dropout randomly zeroes activations during training.",
+         "answer": "Dropout randomly zeroes some activations while training."},
+        {"question_id": "[/b]zz", "answer": "a real answer to an unknown id"},
+    ])
+    md = tmp_path / "report[red].md"
+    r = run(str(f), "--out", str(md), "--offline")
+    assert r.exit_code == 1, r.output  # one row skipped, no crash in the summary
+    assert "What is [/b] dropout" in r.stdout and f"report: {md}" in r.stdout
+    assert f"{f}:2: unmatched question: unknown question_id '[/b]zz'" in r.stderr
+    weakest = md.read_text().split("**Weakest questions**")[1].split("## Answers")[0]
+    assert "\\<img" in weakest and "\\|" in weakest
+    assert "<img" not in weakest.replace("\\<img", "")  # only ever escaped
+
+
+def test_csv_quote_left_open_is_a_bad_row_not_a_swallowed_one(tmp_path: Path) -> None:
+    f = tmp_path / "open.csv"
+    f.write_text(
+        'question_id,answer\n000-17,"Dropout zeroes units, "so" it regularises\n'
+        '000-17,"an answer whose quote never closes\n000-3,Chain rule backwards.\n', "utf-8"
+    )
+    out = tmp_path / "o.jsonl"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 1, r.output
+    assert f"{f}:3: a quote opened on this line never closes: lines 3-4" in r.stderr
+    rows = jsonl(out)
+    assert len(rows) == 1 and rows[0]["answer"].startswith("Dropout zeroes units")
+
+
+def test_duplicate_csv_columns_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "dup.csv"
+    f.write_text("question_id,answer,Answer\n000-17,first,second\n", "utf-8")
+    r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--offline")
+    assert r.exit_code == 2
+    assert f"{f}:1: column 'answer' appears more than once" in r.stderr
+    assert "report:" not in r.stdout  # nothing was written, so no report is announced
+
+
+def test_answers_in_other_scripts_are_graded_not_called_empty(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "intl.jsonl", [
+        {"question_id": "000-17", "answer": "Дропаут случайно обнуляет нейроны во время обучения."},
+        {"question_id": "000-17", "answer": "الإسقاط يعطل الخلايا العصبية عشوائيا أثناء التدريب"},
+    ])
+    out = tmp_path / "o.jsonl"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 0, r.output
+    rows = jsonl(out)
+    assert len(rows) == 2 and all("empty" not in row["flags"] for row in rows)
+    assert all(row["score"] <= 3 for row in rows)  # the offline grader reads English

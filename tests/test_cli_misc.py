@@ -107,3 +107,58 @@ def test_unknown_config_keys_warn_once(monkeypatch, tmp_path) -> None:
     assert "9 s" in first.stdout  # known keys, in any case or by alias, are read and not warned
     second = runner.invoke(app, ["config"], env={"COLUMNS": "200"})
     assert second.exit_code == 0 and "warning" not in second.stderr
+
+
+def test_a_bad_collection_name_is_a_config_error_not_a_broken_index(monkeypatch, tmp_path) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('# shared bank\ncollection = "a b/c"\n')
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    out = runner.invoke(app, ["index", "--rebuild"], env={"COLUMNS": "300"})
+    assert out.exit_code == 2
+    assert f"{cfg}:2: collection: a Chroma collection name" in out.output
+    assert not (tmp_path / "data" / "chroma").exists()  # nothing was touched, let alone wiped
+
+
+def test_config_errors_say_where_the_value_came_from(monkeypatch, tmp_path) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('llm_model = "m"\nllm_retries = true\n')
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    out = runner.invoke(app, ["config"], env={"COLUMNS": "300"})
+    assert out.exit_code == 2
+    assert f"{cfg}:2: llm_retries: a number is expected, not true/false" in out.output
+    cfg.write_text('llm_model = "m"\n')
+    monkeypatch.setenv("INTERVIEWER_LLM_TIMEOUT", "soon")
+    out = runner.invoke(app, ["config"], env={"COLUMNS": "300"})
+    assert out.exit_code == 2 and "llm_timeout (from INTERVIEWER_LLM_TIMEOUT)" in out.output
+
+
+def test_a_key_in_the_config_file_is_warned_about_never_shown(monkeypatch, tmp_path, capsys) -> None:
+    from interviewer import config as config_mod
+
+    monkeypatch.setattr(config_mod, "_warned", set())
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('openai_api_key = "sk-in-the-file-SECRET"\n')
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    out = runner.invoke(app, ["config"], env={"COLUMNS": "300"})
+    err = capsys.readouterr().err + out.output
+    assert out.exit_code == 0
+    assert "holds an API key" in err and "OPENAI_API_KEY" in err
+    assert "SECRET" not in err
+
+
+def test_user_text_with_rich_markup_is_printed_as_written(monkeypatch, tmp_path) -> None:
+    doc = tmp_path / "notes[x].md"
+    doc.write_text(
+        "# My [b]notes\n\n## What is [/b] batch [red]size?\n\n"
+        "The number of [/i] examples processed together in one forward and backward pass "
+        "before the weights are updated; larger batches give smoother gradient estimates.\n",
+        "utf-8",
+    )
+    out = runner.invoke(app, ["corpus", "add", str(doc)], env={"COLUMNS": "300"})
+    assert out.exit_code == 0, out.output
+    assert "added notes[x].md" in out.output
+    out = runner.invoke(app, ["questions", "--source", "notes[x]"], env={"COLUMNS": "300"})
+    assert out.exit_code == 0, out.output
+    assert "What is [/b] batch [red]size?" in out.output
+    out = runner.invoke(app, ["grade", str(tmp_path / "no[/b]such.csv")], env={"COLUMNS": "300"})
+    assert out.exit_code == 2 and "no[/b]such.csv: no such file" in out.output

@@ -228,3 +228,16 @@ def test_calibrate_refuses_scores_that_never_differ(tmp_path: Path) -> None:
     code, _, err = run("calibrate", str(data), "--folds", "2", "--output", str(tmp_path / "c.json"))
     assert code == 2 and "every human score is 3" in err
     assert not (tmp_path / "c.json").exists()
+
+
+def test_an_absurd_scale_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text(
+        "question,reference_answer,answer,score,max_score\n"
+        + "".join(f'"{q}","{r}","{a}",{s},5\n' for _, q, r, a, s in ROWS[:2])
+        + f'"{ROWS[2][1]}","{ROWS[2][2]}","{ROWS[2][3]}",3,1e300\n',
+        "utf-8",
+    )
+    code, out, err = run("eval", str(path), "--json", "--offline")
+    assert code == 2 and out == ""
+    assert f"{path}:4: max_score 1e300 is above 1e+09" in err

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from interviewer.bank.models import TOPICS, Bank
-from interviewer.commands.common import console, err_console, fail, settings_from
+from interviewer.commands.common import console, err_console, fail, lit, settings_from
 
 if TYPE_CHECKING:
     from interviewer.config import Settings
@@ -70,7 +71,7 @@ def open_store(settings: Settings, bank: Bank, rebuild: bool = False, quiet: boo
     if report.embedded and not quiet:
         err_console.print(
             f"[dim]index: embedded {report.embedded} of {report.total} passages "
-            f"({'rebuilt' if report.rebuilt else 'updated'}) at {report.location}[/]"
+            f"({'rebuilt' if report.rebuilt else 'updated'}) at {lit(report.location)}[/]"
         )
     return store
 
@@ -83,7 +84,7 @@ def try_index(settings: Settings, bank: Bank) -> Store | None:
     try:
         return _ensure_index(settings, bank, rebuild=False, quiet=False, transient=True)[0]
     except StoreError as exc:
-        err_console.print(f"[yellow]warning:[/] {exc}; grading without related passages",
+        err_console.print(f"[yellow]warning:[/] {lit(exc)}; grading without related passages",
                           highlight=False, soft_wrap=True)
         return None
 
@@ -140,8 +141,8 @@ def questions(
     table.add_column("points", justify="right")
     table.add_column("", style="yellow")
     for q in qs:
-        table.add_row(q.id, q.question, ", ".join(q.topics), str(len(q.key_points)),
-                      "thin" if q.thin else "")
+        table.add_row(Text(q.id), Text(q.question), Text(", ".join(q.topics)),
+                      str(len(q.key_points)), "thin" if q.thin else "")
     console.print(table)
     thin = sum(q.thin for q in qs)
     console.print(f"{len(qs)} questions, {thin} thin (left out of practice and grading decks)")
@@ -181,7 +182,8 @@ def search(
     table.add_column("distance", justify="right")
     table.add_column("passage")
     for h in hits:
-        table.add_row(h.passage.question_id, h.passage.source, f"{h.distance:.3f}", h.passage.text)
+        table.add_row(Text(h.passage.question_id), Text(h.passage.source), f"{h.distance:.3f}",
+                      Text(h.passage.text))
     console.print(table)
 
 
@@ -195,7 +197,7 @@ def index(
     bank = load_bank_or_fail(settings)
     _, report = build_index(settings, bank, rebuild=rebuild, transient=False)
     console.print(
-        f"{report.total} passages from {len(bank.questions)} questions at {report.location}: "
+        f"{report.total} passages from {len(bank.questions)} questions at {lit(report.location)}: "
         f"{report.embedded} embedded, {report.total - report.embedded} unchanged, "
         f"{report.deleted} removed" + (" (rebuilt)" if report.rebuilt else "")
     )
@@ -228,17 +230,20 @@ def corpus_check(
         return
     for s in bank.sources:
         n = sum(q.source == s.id for q in bank.questions)
-        console.print(f"[bold]{s.id}[/] {s.title} — {n} questions ({Path(s.path).name})")
+        console.print(f"[bold]{lit(s.id)}[/] {lit(s.title)} — {n} questions "
+                      f"({lit(Path(s.path).name)})")
     console.print(f"\n[bold]thin[/] ({len(thin)}): too little reference to grade against")
     for q in thin:
-        console.print(f"  {q.id}  {q.question}")
+        console.print(f"  {lit(q.id)}  {lit(q.question)}")
     console.print(f"\n[bold]duplicates across sources[/] ({len(dups)})")
     by_id = {q.id: q for q in bank.questions}
     for a, b, sim in dups:
-        console.print(f"  {a} ~ {b}  {sim:.2f}  {by_id[a].question} | {by_id[b].question}")
+        console.print(
+            f"  {lit(a)} ~ {lit(b)}  {sim:.2f}  {lit(by_id[a].question)} | {lit(by_id[b].question)}"
+        )
     console.print(f"\n[bold]parse warnings[/] ({len(bank.warnings)})")
     for w in bank.warnings:
-        console.print(f"  {_where(w.source, w.line)}: {w.message}", highlight=False)
+        console.print(f"  {lit(_where(w.source, w.line))}: {lit(w.message)}", highlight=False)
 
 
 def _where(source: str, line: int) -> str:
@@ -265,11 +270,11 @@ def corpus_add(
         fail(str(exc), hint=exc.hint)
     thin = sum(q.thin for q in doc.questions)
     console.print(
-        f"added {file.name}: {len(doc.questions)} questions ({thin} thin), "
-        f"{len(doc.warnings)} warnings → {settings.user_corpus_dir}"
+        f"added {lit(file.name)}: {len(doc.questions)} questions ({thin} thin), "
+        f"{len(doc.warnings)} warnings → {lit(settings.user_corpus_dir)}"
     )
     for w in doc.warnings:
-        err_console.print(f"  {_where(w.source, w.line)}: {w.message}", highlight=False)
+        err_console.print(f"  {lit(_where(w.source, w.line))}: {lit(w.message)}", highlight=False)
     console.print("[dim]the index picks it up on next use (or run `interviewer index`)[/]")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
@@ -9,6 +11,7 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from interviewer.config import ConfigError, Settings, config_file, load_settings
 
@@ -40,19 +43,46 @@ def settings_from(ctx: typer.Context, *, read_file: bool = True, **overrides: An
     except ConfigError as exc:
         fail(str(exc), 2, CONFIG_HINT)
     except ValidationError as exc:  # never echo the values: one of them may be the key
-        where = ", ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        fail(f"invalid configuration ({config_file()} or environment): {where}")
+        problems, in_file = [], False
+        for e in exc.errors(include_input=False, include_url=False):
+            where, from_file = _origin(str(e["loc"][0]) if e["loc"] else "")
+            in_file = in_file or from_file
+            problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+        fail(f"invalid configuration: {'; '.join(problems)}", 2, CONFIG_HINT if in_file else None)
     except Exception as exc:  # anything else the settings library trips on: still no traceback
         first = str(exc).splitlines()[0][:200] if str(exc) else "cannot be used"
         fail(f"invalid configuration file {config_file()}: {first}", 2, CONFIG_HINT)
 
 
+def _origin(key: str) -> tuple[str, bool]:
+    """Where a bad setting came from, and whether that is the config file: the environment
+    variable when set (it wins over the file), else `file:line: key`, else a command-line flag."""
+    env = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}.get(
+        key, f"INTERVIEWER_{key.upper()}"
+    )
+    if env in os.environ:
+        return f"{key} (from {env})", False
+    path = config_file()
+    try:
+        text = path.read_text("utf-8-sig") if path.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line, re.IGNORECASE):
+            return f"{path}:{n}: {key}", True
+    return f"{key} (from a command-line flag)", False
+
+
+def lit(value: object) -> str:
+    """User text (a question, a file name, a cell) made safe to embed in Rich markup: printed
+    as written, never read as a style tag ("[/b]" in a question would raise otherwise)."""
+    return escape(str(value))
+
+
 def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:
-    """Print a clear error (and a way out) and exit: never a traceback for user mistakes."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a clear error (and a way out) and exit: never a traceback for user mistakes.
+    Messages are plain text: they carry file names and user text, never markup."""
+    err_console.print(f"[bold red]error:[/] {lit(message)}", highlight=False, soft_wrap=True)
     if hint:
-        err_console.print(f"[dim]hint:[/] {hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[dim]hint:[/] {lit(hint)}", highlight=False, soft_wrap=True)
     sys.exit(code)

@@ -47,8 +47,8 @@ def config(ctx: typer.Context) -> None:
          "INTERVIEWER_LLM_TIMEOUT / _RETRIES"),
         ("offline", str(s.offline).lower(), "INTERVIEWER_OFFLINE"),
     ]
-    for row in rows:
-        table.add_row(*row)
+    for name, value, env in rows:  # the file's row is markup already, the rest plain text
+        table.add_row(name, value if name == "config file" else escape(value), env)
     console.print(table)
     if problem:
         fail(problem, 2, "the settings shown leave the file out; " + CONFIG_HINT)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from interviewer.commands.common import console, err_console, fail, settings_from
+from interviewer.commands.common import console, err_console, fail, lit, settings_from
 
 if TYPE_CHECKING:  # pragma: no cover
     from interviewer.evaluation import EvalRow, Metrics
@@ -166,7 +166,7 @@ def _llm_scores(ctx: typer.Context, rows: Sequence[EvalRow], grader: Grader) -> 
 
     assessor = Assessor(settings_from(ctx), grader)
     on, why = assessor.llm_status
-    err_console.print(f"[dim]{why}[/]", highlight=False)
+    err_console.print(f"[dim]{lit(why)}[/]", highlight=False)
     if not on:
         return None
     reqs = [
@@ -184,12 +184,12 @@ def _print_metrics(m: Metrics, rows: Sequence[EvalRow], as_json: bool, title: st
     if as_json:
         typer.echo(json.dumps(m.model_dump()))
         if m.note:
-            err_console.print(f"[dim]note: {m.note}[/]", highlight=False, soft_wrap=True)
+            err_console.print(f"[dim]note: {lit(m.note)}[/]", highlight=False, soft_wrap=True)
         return
     from rich.table import Table
 
     scales = sorted({r.max_score for r in rows})
-    table = Table(title=title, show_header=False)
+    table = Table(title=lit(title), show_header=False)
     table.add_row("answers (n)", str(m.n))
     table.add_row("scale", ", ".join(f"0-{s:g}" for s in scales))
     table.add_row("Pearson r", _fmt(m.pearson))
@@ -200,7 +200,7 @@ def _print_metrics(m: Metrics, rows: Sequence[EvalRow], as_json: bool, title: st
     table.add_row("answers/s", f"{m.answers_per_s:.1f}")
     console.print(table)
     if m.note:
-        console.print(f"note: {m.note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {lit(m.note)}", highlight=False, soft_wrap=True)
 
 
 def _scale_metrics(
@@ -285,7 +285,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(report))
             return
-        console.print(f"calibration {cal['version']} written to {target}")
+        console.print(f"calibration {lit(cal['version'])} written to {lit(target)}")
         console.print(f"weights: {json.dumps(cal['weights'])}  intercept {cal['intercept']:.3f}")
         cv = report["cross_validated"]
         assert isinstance(cv, dict)
@@ -295,7 +295,7 @@ def register(app: typer.Typer) -> None:
             f"QWK {_fmt(cv['qwk'])}, RMSE {cv['rmse']:.3f}, MAE {cv['mae']:.3f}"
         )
         if report.get("note"):
-            console.print(f"note: {report['note']}", highlight=False, soft_wrap=True)
+            console.print(f"note: {lit(report['note'])}", highlight=False, soft_wrap=True)
         single = report["single_feature_pearson"]
         assert isinstance(single, dict)
         console.print(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from interviewer.batch import (
     BadRow,
@@ -34,7 +35,7 @@ from interviewer.batch import (
     render_report,
     rows_path,
 )
-from interviewer.commands.common import console, err_console, fail, settings_from
+from interviewer.commands.common import console, err_console, fail, lit, settings_from
 
 if TYPE_CHECKING:  # pragma: no cover
     from interviewer.grading.models import Assessment
@@ -220,7 +221,7 @@ def _print_summary(result: RunResult, out: Path, file: Path) -> None:
     from rich.table import Table
 
     s = result.summary
-    table = Table(title=f"Graded {file.name}", title_justify="left", show_header=False)
+    table = Table(title=f"Graded {lit(file.name)}", title_justify="left", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     table.add_row("answers graded", str(s.count))
@@ -253,11 +254,12 @@ def _print_summary(result: RunResult, out: Path, file: Path) -> None:
         t.add_column("answers", justify="right")
         t.add_column("mean", justify="right")
         for a in rows():
-            t.add_row(a.label, str(a.n), f"{a.mean:.1f}")
+            t.add_row(Text(a.label), str(a.n), f"{a.mean:.1f}")
         console.print(t)
-    console.print(f"report: {out}", highlight=False, soft_wrap=True)
+    if out.exists():  # nothing graded leaves no report behind
+        console.print(f"report: {lit(out)}", highlight=False, soft_wrap=True)
     for b in sorted(result.bad, key=lambda b: b.line):
-        err_console.print(f"[yellow]skipped[/] {b}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]skipped[/] {lit(b)}", highlight=False, soft_wrap=True)
     if result.bad_count > len(result.bad):
         err_console.print(f"... and {result.bad_count - len(result.bad)} more", highlight=False)
 
@@ -287,7 +289,7 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
         hint = "set OPENAI_API_KEY and/or OPENAI_BASE_URL" if "OPENAI_" in why else None
         fail(f"--llm: {why}", 2, f"{hint}, or drop --llm" if hint else "drop --llm")
     if not llm_on and llm is None:
-        err_console.print(f"[dim]{why}[/]", highlight=False)
+        err_console.print(f"[dim]{lit(why)}[/]", highlight=False)
     matcher = QuestionMatcher(bank.questions, embedder,
                               threshold if threshold is not None else DEFAULT_THRESHOLD)
     return grader, assessor, matcher
@@ -471,17 +473,17 @@ def grade_command(
             try:
                 render_report(out_fmt, rows_file, out, file.name, result.bad_count)
             except OSError as exc:
-                err_console.print(f"[red]error:[/] {out}: cannot write the report: "
-                                  f"{exc.strerror or exc}", highlight=False, soft_wrap=True)
+                err_console.print(f"[red]error:[/] {lit(out)}: cannot write the report: "
+                                  f"{lit(exc.strerror or exc)}", highlight=False, soft_wrap=True)
 
     _print_summary(result, out, file)
     if result.interrupted:
         err_console.print(
             f"[yellow]interrupted:[/] {result.graded} rows graded this run are saved in "
-            f"{rows_file}; run again with --resume to continue", highlight=False)
+            f"{lit(rows_file)}; run again with --resume to continue", highlight=False)
         sys.exit(130)
     if result.stopped is not None:
-        err_console.print(f"[red]--strict:[/] stopped at {result.stopped}", highlight=False)
+        err_console.print(f"[red]--strict:[/] stopped at {lit(result.stopped)}", highlight=False)
     elif result.bad_count:
         err_console.print(f"[yellow]{result.bad_count} rows skipped[/] (listed above)",
                           highlight=False)

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
-from interviewer.commands.common import console, fail, settings_from
+from interviewer.commands.common import console, fail, lit, settings_from
 
 MODES = ("practice", "mock", "review")
 
@@ -125,7 +126,7 @@ def register(app: typer.Typer) -> None:
                     n = h.export(export)
                 except HistoryError as exc:
                     fail(str(exc))
-                console.print(f"wrote {n} attempts to {export}")
+                console.print(f"wrote {n} attempts to {lit(export)}")
                 return
             rows = h.attempts(limit=limit)
         finally:
@@ -141,5 +142,5 @@ def register(app: typer.Typer) -> None:
             q = (r["question_id"] or "") + " " + r["question"]
             q = q if len(q) <= 26 else q[:25] + "…"
             when = str(r["submitted_at"])[5:16].replace("T", " ")
-            table.add_row(str(r["id"]), when, r["mode"], q, score, r["band"] or "", r["status"])
+            table.add_row(str(r["id"]), when, r["mode"], Text(q), score, r["band"] or "", r["status"])
         console.print(table)

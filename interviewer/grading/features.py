@@ -16,7 +16,7 @@ import numpy as np
 from interviewer.grading.keypoints import split_sentences
 from interviewer.grading.similarity import best_matches, cosine, span_vectors
 
-_WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
+_WORD = re.compile(r"[^\W_](?:[^\W_]|['’\-])*")  # any script: Cyrillic is words, not empty
 
 _STOP_TEXT = """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from

@@ -31,14 +31,15 @@ def stats_tables(stats: Stats) -> tuple[Text, Table, Table]:
     topics.add_column("answers", justify="right")
     topics.add_column("average", justify="right")
     for t in stats.by_topic:
-        topics.add_row(t.topic, str(t.attempts), f"{t.average:.1f}")
+        topics.add_row(Text(t.topic), str(t.attempts), f"{t.average:.1f}")
     weak = Table(title="weakest questions", title_justify="left", expand=True)
     weak.add_column("id", no_wrap=True)
     weak.add_column("question")
     weak.add_column("n", justify="right")
     weak.add_column("avg", justify="right")
     for w in stats.weakest:
-        weak.add_row(w.question_id, clip(w.question, 60), str(w.attempts), f"{w.average:.1f}")
+        weak.add_row(Text(w.question_id), Text(clip(w.question, 60)), str(w.attempts),
+                     f"{w.average:.1f}")
     return head, topics, weak
 
 
