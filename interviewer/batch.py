@@ -84,11 +84,13 @@ def check_text_file(path: Path) -> None:
     """Refuse, naming the file, what is not a UTF-8 text file at all (rows can't be reported
     one by one from a binary or UTF-16 file: every line would be 'bad')."""
     with path.open("rb") as fh:
-        problem = not_text(fh.read(HEAD_BYTES))
+        head = fh.read(HEAD_BYTES)
+    problem = not_text(head)
     if problem is not None and problem[0] == "utf16":
         raise BatchFileError(str(path), 0, "UTF-16 text: save it as UTF-8 and try again")
     if problem is not None:
-        raise BatchFileError(str(path), 0, "not a text file (binary data)")
+        line = head[: problem[1]].count(b"\n") + 1
+        raise BatchFileError(str(path), line, "not a text file (binary data: a NUL byte)")
 
 
 def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row | BadRow]:

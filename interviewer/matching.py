@@ -103,8 +103,10 @@ class QuestionMatcher:
                     continue
             assert text is not None
             q = self._by_id.get(text.strip())  # a heading that is just an id, e.g. '## 000-17'
-            if q is None:
-                q = self._by_text.get(normalise(text))
+            if q is not None:
+                out[i] = Match(question=q, by="id", similarity=1.0, best=q, reason=note)
+                continue
+            q = self._by_text.get(normalise(text))
             if q is not None:
                 out[i] = Match(question=q, by="text", similarity=1.0, best=q, reason=note)
                 continue

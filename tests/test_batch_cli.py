@@ -479,3 +479,16 @@ def test_answers_in_other_scripts_are_graded_not_called_empty(tmp_path: Path) ->
     rows = jsonl(out)
     assert len(rows) == 2 and all("empty" not in row["flags"] for row in rows)
     assert all(row["score"] <= 3 for row in rows)  # the offline grader reads English
+
+
+def test_a_markdown_heading_that_is_an_id_is_matched_by_id(tmp_path: Path, bank: Bank) -> None:
+    f = tmp_path / "by-id.md"
+    f.write_text(f"## 000-17\n\n{GOOD}\n", "utf-8")
+    out = tmp_path / "o.jsonl"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 0, r.output
+    (row,) = jsonl(out)
+    q = bank.get("000-17")
+    assert q is not None
+    assert row["matched_by"] == "id" and row["question_id"] == "000-17"
+    assert row["question"] == q.question

@@ -34,7 +34,7 @@ def test_exact_id_and_text_need_no_model(bank: Bank) -> None:
     by_text = m.match(None, "  what is GRADIENT clipping ")
     assert by_text.by == "text" and by_text.question == q
     heading_id = m.match(None, "001-27")
-    assert heading_id.by == "text" and heading_id.question == q
+    assert heading_id.by == "id" and heading_id.question == q  # "## 001-27" names an id
     assert not m.match("999-9", None).matched
 
 

@@ -197,8 +197,9 @@ def load_bank(settings: Any = None) -> Bank:
 
 def add_document(
     path: Path, user_corpus_dir: Path, existing: Bank, replace: bool = False
-) -> ParsedDocument:
-    """Parse a user's document with the same parser and checks, then copy it into the bank.
+) -> tuple[ParsedDocument, bool]:
+    """Parse a user's document with the same parser and checks, then copy it into the bank;
+    also says whether anything changed (the same document added twice changes nothing).
 
     A different document of the same name already there is kept unless `replace`: its question
     ids (name-1, name-2…) would silently start meaning other questions in the history.
@@ -218,14 +219,14 @@ def add_document(
         raise CorpusError(f"{path}: source id {sid!r} is already used by {clash.path}; rename it")
     target = user_corpus_dir / path.name
     if target.exists() and target.resolve() == path.resolve():
-        return doc  # already in the user corpus folder: parsed and checked again, nothing to copy
+        return doc, False  # already in the user corpus folder: parsed and checked, nothing to copy
     if target.is_file() and not replace:
         try:
             same = target.read_bytes() == path.read_bytes()
         except OSError as exc:
             raise CorpusError(f"cannot read {target}: {exc.strerror or exc}") from exc
         if same:
-            return doc  # added before: nothing to do
+            return doc, False  # added before: nothing to do
         raise CorpusError(
             f"{path}: a different {path.name} is already in the bank ({target})",
             hint=f"add it under another name, or pass --replace to overwrite {target.name} "
@@ -236,4 +237,4 @@ def add_document(
         shutil.copyfile(path, target)
     except OSError as exc:
         raise CorpusError(f"cannot copy {path} to {user_corpus_dir}: {exc.strerror or exc}") from exc
-    return doc
+    return doc, True

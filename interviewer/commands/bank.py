@@ -265,17 +265,19 @@ def corpus_add(
     from interviewer.bank.loader import CorpusError, add_document
 
     try:
-        doc = add_document(file, settings.user_corpus_dir, bank, replace=replace)
+        doc, changed = add_document(file, settings.user_corpus_dir, bank, replace=replace)
     except CorpusError as exc:
         fail(str(exc), hint=exc.hint)
     thin = sum(q.thin for q in doc.questions)
     console.print(
-        f"added {lit(file.name)}: {len(doc.questions)} questions ({thin} thin), "
+        f"{'added' if changed else 'already in the bank, unchanged:'} {lit(file.name)}: "
+        f"{len(doc.questions)} questions ({thin} thin), "
         f"{len(doc.warnings)} warnings → {lit(settings.user_corpus_dir)}"
     )
     for w in doc.warnings:
         err_console.print(f"  {lit(_where(w.source, w.line))}: {lit(w.message)}", highlight=False)
-    console.print("[dim]the index picks it up on next use (or run `interviewer index`)[/]")
+    if changed:
+        console.print("[dim]the index picks it up on next use (or run `interviewer index`)[/]")
 
 
 @corpus_app.command("path")

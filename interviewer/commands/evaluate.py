@@ -271,6 +271,13 @@ def register(app: typer.Typer) -> None:
         if len({r.score / r.max_score for r in rows}) < 2:  # nothing to fit: weights would blow up
             fail(f"{dataset}: every human score is {rows[0].score:g}; calibration needs graded "
                  "answers that differ", 2)
+        if output is not None:  # a bad path is said before the fit, not after it
+            if output.is_dir():
+                fail(f"{output}: is a directory; give a file name for the calibration", 2)
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                fail(f"{output.parent}: cannot create: {exc.strerror or exc}", 2)
         settings = settings_from(ctx)
         grader = _grader(rows, settings.embedding_model, neutral())
         grades = grade_rows(rows, grader, progress=not as_json)

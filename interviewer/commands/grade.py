@@ -171,6 +171,8 @@ def grade_rows(
                     break
                 continue
             question = r.question or (m.question.question if m.question else r.question_id or "")
+            if m.question is not None and question.strip() == m.question.id:  # '## 000-17'
+                question = m.question.question
             todo.append((r, m, question))
         if prepare is not None and todo:
             prepare([r.answer for r, _, _ in todo])
@@ -331,8 +333,10 @@ def grade_command(
     """
     if file.is_dir():
         fail(f"{file}: is a directory, not a file of answers", 2)
-    if not file.is_file():
+    if not file.exists():
         fail(f"{file}: no such file", 2)
+    if not file.is_file():  # /dev/null, a pipe: read twice (resume check, then grading)
+        fail(f"{file}: not a regular file (a device or a pipe); give a file of answers", 2)
     if resume and overwrite:
         fail("--resume and --overwrite contradict each other", 2,
              "--resume continues the report in --out; --overwrite starts it again")

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from interviewer.grading.models import Band
 
@@ -55,6 +55,8 @@ class BandCuts(BaseModel):
     starts at 2.0, the highest cap of a "not an answer" flag (keyword salad).
     """
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     excellent: float = 7.5
     good: float = 6.1
     partial: float = 4.6
@@ -73,6 +75,8 @@ class BandCuts(BaseModel):
 
 
 class Calibration(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)  # a NaN weight would grade everything NaN
+
     version: str
     weights: dict[str, float] = Field(description="feature name -> weight on the raw feature")
     intercept: float
