@@ -530,3 +530,60 @@ def test_the_point_an_llm_follow_up_asks_about_needs_a_real_shared_word() -> Non
 
     assert most_shared("why is that the answer?", [pivot, space]) is None
     assert most_shared("why does the pivot matter?", [space, pivot]) == pivot
+
+
+async def test_moving_on_before_the_grade_loses_neither_text_nor_grade(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    """Unsent text is never dropped without a warning; a grade that arrives after the user moved
+    on is said (not lost), and the old question's status does not stick to the new one."""
+    release = threading.Event()
+
+    def slow_factory(s: Settings, b: Bank) -> Assessor:
+        release.wait(30)
+        return real_factory(embedder)(s, b)
+
+    q1, q2, q3 = rich_questions(bank, 3)
+    app = InterviewerApp(settings, bank, deck=[q1, q2, q3], history=history,
+                         backend_factory=slow_factory)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = practice(app)
+        await type_answer(pilot, q1.key_points[0])
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        await type_answer(pilot, "a note typed while grading")
+        await pilot.press("ctrl+n")  # unsent text: warned, nothing moves
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q1.id
+        assert screen.query_one("#answer", TextArea).text == "a note typed while grading"
+        await pilot.press("ctrl+n")  # again: discarded on purpose
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q2.id
+        assert "loading the grader" not in screen.status.message  # not Q1's status
+        release.set()
+        await wait_for(pilot, lambda: any(w.border_title == "late grade"
+                                          for w in screen.query(SystemMessage)))
+        late = " ".join(texts(screen, SystemMessage))
+        assert f"Q1 ({q1.id}), which you moved on from, scored" in late
+        assert screen.turn.question.id == q2.id and screen.turn.stage == "answer"
+        assert not screen.status.busy
+        # ctrl+k with a typed answer warns too, then skips.
+        await type_answer(pilot, "half an answer")
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        assert screen.turn.question.id == q2.id
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        assert screen.turn.question.id == q3.id
+
+
+async def test_tab_types_into_the_answer(bank: Bank, settings: Settings, history: History) -> None:
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test() as pilot:
+        screen = practice(app)
+        editor = screen.query_one("#answer", TextArea)
+        await pilot.press("a", "tab", "b")
+        assert editor.has_focus and editor.text.startswith("a") and editor.text.endswith("b")
+        assert len(editor.text) > 2  # the tab went into the answer, not to another widget

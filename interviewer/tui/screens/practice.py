@@ -46,6 +46,7 @@ from interviewer.tui.widgets.timer import QuestionTimer
 
 if TYPE_CHECKING:
     from interviewer.tui.app import InterviewerApp, SessionConfig
+    from interviewer.tui.screens.report import MockReport
 
 Stage = Literal["answer", "grading", "follow_up", "follow_grading", "discuss"]
 
@@ -136,6 +137,7 @@ class PracticeScreen(Screen[None]):
         self.turn: Turn | None = None
         self.finished = False
         self.mock_items: list[MockItem] = []
+        self.report: MockReport | None = None  # a finished mock interview's, to show again
         self.scores: list[float] = []  # offline scores of this deck's main answers
         self.asked: dict[str, int] = {}  # question id -> times asked in this deck
         self._error_shown = False
@@ -153,7 +155,7 @@ class PracticeScreen(Screen[None]):
         yield TitleBar(id="titlebar")
         yield VerticalScroll(id="transcript")
         with Horizontal(id="composer"):
-            editor = AnswerEditor(id="answer", soft_wrap=True, tab_behavior="focus")
+            editor = AnswerEditor(id="answer", soft_wrap=True, tab_behavior="indent")
             editor.border_title = "your answer · ctrl+s to send"
             yield editor
             if self.mock:
@@ -183,10 +185,23 @@ class PracticeScreen(Screen[None]):
     def status(self) -> StatusLine:
         return self.query_one("#status", StatusLine)
 
-    def set_status(self, message: str, busy: bool = False) -> None:
-        """For worker threads: the status line is looked up on the UI thread, not theirs."""
-        if self.is_attached:
+    def set_status(self, message: str, busy: bool = False, turn: Turn | None = None) -> None:
+        """For worker threads: the status line is looked up on the UI thread, not theirs; a
+        worker still busy with a question the user moved on from says nothing."""
+        if self.is_attached and (turn is None or turn is self.turn):
             self.status.show(message, busy)
+
+    def _llm_check(self) -> None:
+        """The assessor switches the LLM off after repeated endpoint failures: say so once, with
+        the reason, and stop announcing "LLM on"."""
+        backend = self.iapp.backend
+        if backend is None or not self.iapp.llm_on:
+            return
+        on, why = backend.llm_status
+        if not on:
+            self.iapp.llm_on, self.iapp.llm_reason = False, why
+            self.update_title()
+            self.say(SystemMessage(Text(why), title="LLM off"))
 
     def update_title(self) -> None:
         bar = self.query_one("#titlebar", TitleBar)
@@ -230,6 +245,7 @@ class PracticeScreen(Screen[None]):
         editor.clear()
         editor.border_title = "your answer · ctrl+s to send"
         editor.focus()
+        self.status.clear()  # the last question's status ("answer the follow-up") is stale now
         if self.mock:
             self.query_one("#timer", QuestionTimer).start()
         self.update_title()
@@ -343,32 +359,46 @@ class PracticeScreen(Screen[None]):
         body.append(f"\n— {q.source}" + (f" · {src}" if src else "") + f", line {q.line}", style="dim")
         self.say(SystemMessage(body, title="reference answer"), top=True)
 
+    def _unsent_text_warned(self, turn: Turn, key: str) -> bool:
+        """True (and a warning) the first time a key would throw away text in the editor."""
+        draft = self.query_one("#answer", TextArea).text.strip()
+        if draft and not turn.discard_warned:
+            turn.discard_warned = True
+            self.notify(
+                f"You have unsent text: ctrl+s sends it, {key} again discards it.",
+                severity="warning",
+            )
+            return True
+        return False
+
     def action_skip(self) -> None:
         turn = self.turn
         if turn is None or self.finished:
             return
         if turn.stage == "follow_up":
             turn.stage = "discuss"
+            self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
             self.say(SystemMessage(Text("Follow-up skipped. ctrl+n for the next question.")))
             self.status.show("ctrl+n next question · or ask about the feedback")
             return
         if turn.stage == "answer":
+            if self._unsent_text_warned(turn, "ctrl+k"):
+                return
             self.record_skip(turn)
         self.advance()
 
     def action_next(self) -> None:
         turn = self.turn
+        if self.finished and self.mock and self.report is not None:
+            from interviewer.tui.screens.report import ReportScreen
+
+            self.app.push_screen(ReportScreen(self.report))  # the report, once more
+            return
         if turn is None or self.finished:
             return
+        if self._unsent_text_warned(turn, "ctrl+n"):
+            return
         if turn.stage == "answer":
-            draft = self.query_one("#answer", TextArea).text.strip()
-            if draft and not turn.discard_warned:
-                turn.discard_warned = True
-                self.notify(
-                    "You have an unsent answer: ctrl+s sends it, ctrl+n again discards it.",
-                    severity="warning",
-                )
-                return
             self.record_skip(turn)
         self.advance()
 
@@ -425,10 +455,10 @@ class PracticeScreen(Screen[None]):
         q = turn.question
         try:
             if not app.backend_ready.is_set() and item is None:
-                app.ui(self.set_status, "saved · loading the grader…", True)
+                app.ui(self.set_status, "saved · loading the grader…", True, turn)
             backend = app.get_backend()
             if item is None:
-                app.ui(self.set_status, "grading…", True)
+                app.ui(self.set_status, "grading…", True, turn)
             from interviewer.embedding import model_id
             from interviewer.grader import GradeRequest
 
@@ -455,7 +485,7 @@ class PracticeScreen(Screen[None]):
                                 offline=grade, follow_up=grade.follow_up, notice=None)
         if app.llm_on:
             if item is None:
-                app.ui(self.set_status, "asking the LLM rubric…", True)
+                app.ui(self.set_status, "asking the LLM rubric…", True, turn)
             try:
                 assessment = backend.assess(req, offline=grade)
             except Exception as exc:  # the offline grade stands
@@ -486,6 +516,12 @@ class PracticeScreen(Screen[None]):
             item.error, item.done = msg, True
             self.maybe_report()
             return
+        if turn is not self.turn:
+            self.say(ErrorMessage(Text(
+                f"Grading Q{turn.index + 1} ({turn.question.id}) failed: {msg}. "
+                "Your answer is saved in the history."
+            ), title="grading failed"))
+            return
         turn.stage = "discuss"
         self.status.show("grading failed · your answer is saved · ctrl+n next question")
         saved = f" (attempt #{turn.attempt_id})" if turn.attempt_id is not None else ""
@@ -495,9 +531,9 @@ class PracticeScreen(Screen[None]):
         ), title="grading failed"))
 
     def _show_offline(self, turn: Turn, grade: Grade) -> None:
-        if turn is not self.turn:
-            return
         self.scores.append(grade.score)
+        if turn is not self.turn:  # moved on before the grade came: said by _after_feedback
+            return
         self.say(FeedbackCard(grade, self.iapp.source_titles), top=True)
         self.status.show(
             f"Q{turn.index + 1} scored {grade.score:.1f}/10 ({grade.band})", busy=False
@@ -509,7 +545,15 @@ class PracticeScreen(Screen[None]):
         self.say(LlmCard(assessment, self.iapp.source_titles), top=True)
 
     def _after_feedback(self, turn: Turn, assessment: Assessment) -> None:
-        if turn is not self.turn or turn.grade is None:
+        self._llm_check()
+        if turn is not self.turn and turn.grade is not None:
+            self.say(SystemMessage(Text(
+                f"Q{turn.index + 1} ({turn.question.id}), which you moved on from, scored "
+                f"{assessment.score:.1f}/10 ({assessment.band}); the full feedback is in the "
+                "history (f2)."
+            ), title="late grade"))
+            return
+        if turn.grade is None:
             return
         grade = turn.grade
         score = f"Q{turn.index + 1} scored {assessment.score:.1f}/10 ({assessment.band})"
@@ -603,7 +647,7 @@ class PracticeScreen(Screen[None]):
         head = Text("LLM is off, so here is what the reference says about ")
         head.append(f"“{clip(point, 120)}”", style="bold")
         head.append(":")
-        body = Group(head, references_block(refs, self.iapp.source_titles))
+        body = Group(head, references_block(refs, self.iapp.source_titles, focus=point))
         self.say(InterviewerMessage(body, title="interviewer · from the references"), top=True)
 
     def _chat(self, turn: Turn, text: str) -> None:
@@ -618,11 +662,18 @@ class PracticeScreen(Screen[None]):
         app.ui(self._show_chat, turn, reply, cites)
 
     def _chat_failed(self, turn: Turn, text: str, msg: str) -> None:
+        self._llm_check()
+        if turn is not self.turn:
+            return
         self.status.clear()
         self.say(ErrorMessage(Text(f"The LLM could not answer ({msg}); the references instead:")))
         self._offline_reply(turn, text)
 
     def _show_chat(self, turn: Turn, reply: str, cites: list[Citation]) -> None:
+        self._llm_check()
+        if turn is not self.turn:  # asked about a question the user has moved on from
+            self.notify("The interviewer's answer about an earlier question came too late.")
+            return
         self.status.show("ctrl+n next question · or ask another question")
         body: RenderableType = Text(reply)
         if cites:
@@ -644,7 +695,9 @@ class PracticeScreen(Screen[None]):
         if pending:
             self.status.show(f"grading your answers ({pending} left)…", busy=True)
             return
-        self.status.show("mock interview finished")
+        self.status.show("mock interview finished · ctrl+n shows the report again")
+        self.query_one("#answer", TextArea).border_title = "mock interview finished"
         from interviewer.tui.screens.report import ReportScreen, build_report
 
-        self.app.push_screen(ReportScreen(build_report(self.mock_items)))
+        self.report = build_report(self.mock_items)
+        self.app.push_screen(ReportScreen(self.report))

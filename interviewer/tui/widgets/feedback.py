@@ -54,14 +54,27 @@ def bullets(title: str, style: str, items: list[Text]) -> Group:
     return Group(Text(title, style=style), hanging([(Text("  • "), t) for t in items]))
 
 
-def references_block(refs: list[Reference], titles: Mapping[str, str], limit: int = 3) -> Table:
+def excerpt(text: str, focus: str | None, n: int) -> str:
+    """`text` clipped to n characters, starting at the sentence that contains `focus` (a key
+    point is a span of its passage) so the part asked about is the part shown."""
+    flat = " ".join(text.split())
+    i = flat.lower().find(" ".join(focus.split()).lower()[:60]) if focus else -1
+    if i <= 0:
+        return clip(text, n)
+    start = max(flat.rfind(". ", 0, i), flat.rfind("? ", 0, i)) + 2
+    return "…" + clip(flat[start if start > 1 else i :], n)
+
+
+def references_block(
+    refs: list[Reference], titles: Mapping[str, str], limit: int = 3, focus: str | None = None
+) -> Table:
     rows: list[tuple[Text | str, Text | str]] = []
     for i, r in enumerate(refs[:limit], 1):
         head = Text(source_label(r.source, titles), style="cyan")
         if r.question_id:
             head.append(f" ({r.question_id})", style="dim")
         head.append("\n")
-        head.append(clip(r.text, 220), style="dim")
+        head.append(excerpt(r.text, focus, 220), style="dim")
         rows.append((Text(f"  [{i}] ", style="bold cyan"), head))
     return hanging(rows, indent=6)
 
