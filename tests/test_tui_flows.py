@@ -587,3 +587,34 @@ async def test_tab_types_into_the_answer(bank: Bank, settings: Settings, history
         await pilot.press("a", "tab", "b")
         assert editor.has_focus and editor.text.startswith("a") and editor.text.endswith("b")
         assert len(editor.text) > 2  # the tab went into the answer, not to another widget
+
+
+async def test_the_llm_switching_itself_off_is_said_with_its_reason(
+    embedder: Embedder, bank: Bank, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: every call is "cannot reach"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-switch-off")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    settings = load_settings(llm_model="fake-model", llm_timeout=2.0, llm_retries=0)
+    qs = rich_questions(bank, 4)
+    app = InterviewerApp(settings, bank, deck=qs, history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = practice(app)
+        await wait_for(pilot, lambda: app.backend is not None)
+        assert app.llm_on
+        for q in qs[:3]:
+            await type_answer(pilot, q.key_points[0])
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.turn is not None
+                           and screen.turn.stage in ("follow_up", "discuss"))
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        off = [t for w, t in zip(screen.query(SystemMessage), texts(screen, SystemMessage),
+                                 strict=True) if w.border_title == "LLM off"]
+        assert len(off) == 1 and "cannot reach the LLM endpoint" in off[0]
+        assert not app.llm_on and "LLM off" in app.status_text()
