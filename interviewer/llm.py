@@ -9,7 +9,7 @@ Why it looks the way it does:
 - one repair attempt when the reply is not valid JSON for the schema, then give up;
 - every error message is scrubbed of the API key before it can reach a log, a notice or history;
 - httpx's timeout bounds each network wait, so a server that trickles its reply a byte at a time
-  would never time out: a deadline transport also bounds the whole reply of each attempt.
+  would never time out: a deadline on the response body also bounds each attempt's whole reply.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 def _http_lib() -> Any:
     """The HTTP library this openai release is built on: httpx, or httpx2 from openai 3.x on.
-    The transport below must come from the same one, or the client rejects its streams."""
+    The deadline stream below must come from the same one, or the client rejects it."""
     for cls in openai.DefaultHttpxClient.__mro__:
         if cls.__name__ == "Client":
             return importlib.import_module(cls.__module__.partition(".")[0])

@@ -273,39 +273,36 @@ def test_429_then_success_is_retried(
     assert server.requests[0].raw == server.requests[1].raw  # the same request, again
 
 
-def test_a_response_slower_than_the_timeout_falls_back(
-    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server.default = chat_reply(rubric(9.0), delay=3.0)
-    assessor, _ = make(settings_for(server, monkeypatch, llm_timeout=0.4, llm_retries=1))
-
-    start = time.perf_counter()
-    a = assessor.assess(req())
-    elapsed = time.perf_counter() - start
-
-    assert a.grader == "offline"
-    assert a.notice is not None and "did not answer within 0.4 s" in a.notice
-    assert len(server.requests) == 2  # one retry, then give up
-    assert elapsed < 2.5  # bounded: timeout x attempts + small backoff
-
-
-def test_a_reply_trickled_byte_by_byte_is_bounded_by_the_timeout(
-    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _trickled(overall: float) -> Reply:
     """Each read arrives well within the timeout, but the whole reply would take minutes."""
-    reply = chat_reply(rubric(9.0))
+    reply = chat_reply(rubric(overall))
     reply.trickle = 0.05
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "timeout", "bound"),
+    [
+        (chat_reply(rubric(9.0), delay=3.0), 0.4, 2.5),  # silent: each wait times out
+        (_trickled(9.0), 0.5, 3.0),  # a byte at a time: the whole reply is bounded
+    ],
+    ids=["slower-than-the-timeout", "trickled-byte-by-byte"],
+)
+def test_a_reply_that_outlasts_the_timeout_falls_back(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, reply: Reply, timeout: float,
+    bound: float,
+) -> None:
     server.default = reply
-    assessor, _ = make(settings_for(server, monkeypatch, llm_timeout=0.5, llm_retries=1))
+    assessor, _ = make(settings_for(server, monkeypatch, llm_timeout=timeout, llm_retries=1))
 
     start = time.perf_counter()
     a = assessor.assess(req())
     elapsed = time.perf_counter() - start
 
     assert a.grader == "offline"
-    assert a.notice is not None and "did not answer within 0.5 s" in a.notice
-    assert len(server.requests) == 2
-    assert elapsed < 3.0
+    assert a.notice is not None and f"did not answer within {timeout:g} s" in a.notice
+    assert len(server.requests) == 2  # one retry, then give up
+    assert elapsed < bound  # bounded: timeout x attempts + small backoff
 
 
 def test_a_500_is_retried_then_falls_back(

@@ -57,9 +57,9 @@ def settings_from(ctx: typer.Context, *, read_file: bool = True, **overrides: An
 def _origin(key: str) -> tuple[str, bool]:
     """Where a bad setting came from, and whether that is the config file: the environment
     variable when set (it wins over the file), else `file:line: key`, else a command-line flag."""
-    env = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}.get(
-        key, f"INTERVIEWER_{key.upper()}"
-    )
+    field = Settings.model_fields.get(key)
+    alias = field.validation_alias if field is not None else None
+    env = alias if isinstance(alias, str) else f"INTERVIEWER_{key.upper()}"
     if env in os.environ:
         return f"{key} (from {env})", False
     path = config_file()
