@@ -43,6 +43,8 @@ class Row(BaseModel):
     question: str | None = None
     answer: str
     reference_answer: str | None = None
+    id_from_line: bool = Field(default=False, exclude=True,
+                               description="no `id` column: `id` is the line number")
 
 
 class BadRow(BaseModel):
@@ -110,15 +112,22 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row | BadRow]:
 
 def _unique_ids(items: Iterable[Row | BadRow], file: str) -> Iterator[Row | BadRow]:
     """A second row with an id already seen is bad: resume is keyed by id."""
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, bool]] = {}  # id -> (line, id was that line's number)
     for item in items:
         if isinstance(item, Row):
+            if item.id_from_line and item.id in seen:
+                # An explicit id earlier in the file looks like this row's line number:
+                # a longer name for the line, the same in every run, keeps resume exact.
+                item = item.model_copy(update={"id": f"line-{item.line}"})
             first = seen.get(item.id)
             if first is not None:
-                yield BadRow(file=file, line=item.line,
-                             reason=f"duplicate id {item.id!r} (first at line {first})")
+                line, from_line = first
+                reason = (f"id {item.id!r} is also the line number given as id to the row at "
+                          f"line {line}, which has no id: give that row an id" if from_line
+                          else f"duplicate id {item.id!r} (first at line {line})")
+                yield BadRow(file=file, line=item.line, reason=reason)
                 continue
-            seen[item.id] = item.line
+            seen[item.id] = (item.line, item.id_from_line)
         yield item
 
 
@@ -214,7 +223,7 @@ def _make_row(record: dict[str, Any], file: str, line: int) -> Row | BadRow:
     if qid is None and question is None:
         return BadRow(file=file, line=line, reason="needs 'question_id' or 'question'")
     return Row(id=rid or str(line), line=line, question_id=qid, question=question,
-               answer=answer, reference_answer=reference)
+               answer=answer, reference_answer=reference, id_from_line=rid is None)
 
 
 def read_jsonl(path: Path) -> Iterator[Row | BadRow]:

@@ -79,6 +79,21 @@ def test_duplicate_ids_are_bad_rows(tmp_path: Path) -> None:
     assert bad[0].file == str(f)
 
 
+def test_rows_without_id_never_collide_with_explicit_ids(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    f.write_text(
+        json.dumps({"id": "3", "question": "Q?", "answer": "one"}) + "\n"
+        + json.dumps({"question": "Q?", "answer": "two"}) + "\n"
+        + json.dumps({"question": "Q?", "answer": "three"}) + "\n"  # line 3: id '3' is taken
+        + json.dumps({"id": "2", "question": "Q?", "answer": "four"}) + "\n"
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.id, r.answer) for r in rows] == [("3", "one"), ("2", "two"), ("line-3", "three")]
+    # The explicit '2' came after line 2 took it as its id: said so, not a plain duplicate.
+    assert [b.line for b in bad] == [4]
+    assert "line number given as id to the row at line 2" in bad[0].reason
+
+
 def test_csv_multiline_fields_keep_the_starting_line(tmp_path: Path) -> None:
     f = tmp_path / "a.csv"
     raw = (

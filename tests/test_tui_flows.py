@@ -25,6 +25,7 @@ from interviewer.tui.screens.practice import PracticeScreen
 from interviewer.tui.screens.report import ReportScreen
 from interviewer.tui.widgets.feedback import FeedbackCard
 from interviewer.tui.widgets.messages import ErrorMessage, InterviewerMessage, SystemMessage
+from interviewer.tui.widgets.timer import QuestionTimer
 
 pytestmark = pytest.mark.slow
 
@@ -249,6 +250,10 @@ async def test_mock_interview_to_report(
         assert report.average == pytest.approx(round((s1 + s2 + 0.0) / 3, 2))
         graded = [r for r in history.attempts() if r["status"] == "graded"]
         assert len(graded) == 2 and all(r["mode"] == "mock" for r in graded)
+        await pilot.press("escape")  # close the report: the clock no longer counts (or glows red)
+        await pilot.pause()
+        timer = screen.query_one(QuestionTimer)
+        assert str(timer.render()) == "⏱ finished"
 
 
 async def test_review_mode_asks_due_questions_first(
@@ -445,6 +450,29 @@ async def test_transcript_scrolls_from_the_editor(bank: Bank, settings: Settings
         await pilot.pause()
         assert transcript.scroll_y == bottom
         assert app.screen.query_one("#answer").has_focus
+
+
+async def test_shrinking_the_terminal_keeps_the_latest_message_in_view(
+        bank: Bank, settings: Settings, history: History) -> None:
+    from textual.containers import VerticalScroll
+
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(4):
+            await pilot.press("ctrl+r")
+        await pilot.pause()
+        transcript = app.screen.query_one("#transcript", VerticalScroll)
+        last = list(transcript.children)[-1]
+        for size in ((80, 24), (60, 20), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            top = transcript.scroll_y
+            # The newest message is on screen, its start first (a long one is read from the top).
+            assert top <= last.virtual_region.y <= top + transcript.scrollable_content_region.height
+            assert last.virtual_region.bottom >= top or transcript.max_scroll_y == 0
 
 
 async def test_grader_that_cannot_load_keeps_answers(bank: Bank, settings: Settings,

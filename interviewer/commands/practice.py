@@ -134,13 +134,20 @@ def register(app: typer.Typer) -> None:
         if not rows:
             console.print("No attempts yet: run `interviewer` to practise.")
             return
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-        for col in ("#", "when", "mode", "question", "score", "band", "status"):
-            table.add_column(col, no_wrap=True)
+        cells = []
         for r in rows:
             score = f"{r['score']:.1f}" if r["score"] is not None else "—"
             q = (r["question_id"] or "") + " " + r["question"]
-            q = q if len(q) <= 26 else q[:25] + "…"
             when = str(r["submitted_at"])[5:16].replace("T", " ")
-            table.add_row(str(r["id"]), when, r["mode"], Text(q), score, r["band"] or "", r["status"])
+            cells.append([str(r["id"]), when, r["mode"], q, score, r["band"] or "", r["status"]])
+        heads = ("#", "when", "mode", "question", "score", "band", "status")
+        # Only the question gives way in a narrow terminal; the figures stay whole.
+        others = sum(max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads) if i != 3)
+        room = max(12, min(60, console.width - others - 2 * (len(heads) - 1) - 2))
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for h in heads:
+            table.add_column(h, no_wrap=True)
+        for c in cells:
+            c[3] = c[3] if len(c[3]) <= room else c[3][: room - 1] + "…"
+            table.add_row(*c[:3], Text(c[3]), *c[4:])
         console.print(table)

@@ -140,6 +140,7 @@ class PracticeScreen(Screen[None]):
         self.report: MockReport | None = None  # a finished mock interview's, to show again
         self.scores: list[float] = []  # offline scores of this deck's main answers
         self.asked: dict[str, int] = {}  # question id -> times asked in this deck
+        self._in_view: tuple[Widget | None, bool] = (None, False)  # newest message, top first?
         self._error_shown = False
 
     @property
@@ -226,10 +227,22 @@ class PracticeScreen(Screen[None]):
         """Add to the transcript and keep it in view."""
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.mount(widget)
+        self._in_view = (widget, top)
+        self.call_after_refresh(self._keep_in_view)
+
+    def _keep_in_view(self) -> None:
+        """Scroll to the newest message: its top if it asked for that, else the very end."""
+        widget, top = self._in_view
+        if widget is None or not widget.is_attached:
+            return
         if top:
-            self.call_after_refresh(widget.scroll_visible, top=True, animate=False)
+            widget.scroll_visible(top=True, animate=False)
         else:
-            self.call_after_refresh(transcript.scroll_end, animate=False)
+            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+
+    def on_resize(self) -> None:
+        # Re-wrapped text changes every offset: without this a smaller window is left mid-way.
+        self.call_after_refresh(self._keep_in_view)
 
     # -- asking ---------------------------------------------------------------------------
     def ask(self, index: int) -> None:
@@ -691,6 +704,7 @@ class PracticeScreen(Screen[None]):
     def maybe_report(self) -> None:
         if not (self.mock and self.finished):
             return
+        self.query_one("#timer", QuestionTimer).finish()
         pending = sum(1 for i in self.mock_items if not i.done)
         if pending:
             self.status.show(f"grading your answers ({pending} left)…", busy=True)

@@ -25,6 +25,7 @@ class QuestionTimer(Static):
         self.limit_s = limit_s
         self.started: float | None = None
         self.stopped: float | None = None
+        self.finished = False
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)
@@ -32,6 +33,13 @@ class QuestionTimer(Static):
     def start(self) -> None:
         self.started = self.clock()
         self.stopped = None
+        self.finished = False
+        self.refresh()
+
+    def finish(self) -> None:
+        """The interview is over: the last question's overrun is in the report, not in red here."""
+        self.stop()
+        self.finished = True
         self.refresh()
 
     def stop(self) -> float:
@@ -45,6 +53,8 @@ class QuestionTimer(Static):
         return (self.stopped or self.clock()) - self.started
 
     def render(self) -> Text:
+        if self.finished:
+            return Text("⏱ finished", style="dim")
         e = self.elapsed
         style = "bold red" if e > self.limit_s else "bold"
         return Text(f"⏱ {fmt_seconds(e)} / {fmt_seconds(self.limit_s)}", style=style)
