@@ -427,3 +427,28 @@ def test_fresh_recall_leaves_out_hyphenated_question_terms_split_by_the_tokenize
     assert mask is not None
     kept = {w for w, m in zip(words_of, mask, strict=True) if m}
     assert "self" not in kept and "attention" not in kept and "token" in kept
+
+
+@pytest.mark.slow
+def test_a_right_answer_naming_a_neighbouring_concept_is_not_another_questions(
+    embedder: Embedder,
+) -> None:
+    """'Dropout fights overfitting' lies near the bank's answer on preventing overfitting; it is
+    still an answer to the dropout question, not to that one (a near copy of the other is)."""
+    from interviewer.bank.loader import load_bank
+
+    bank = load_bank()
+    grader = Grader(embedder, bank=bank)
+    q = bank.get("000-17")
+    assert q is not None
+    answer = ("During training you randomly switch off a fraction of the neurons on each step, so "
+              "the net can't lean on any single neuron; at test time all are kept, with "
+              "activations rescaled. It acts like averaging many thinned sub-networks and so "
+              "fights overfitting.")
+    out = grader.grade(GradeRequest(answer=answer, question=q.question, question_id=q.id))
+    assert Flag.other_question not in out.flags and out.score > 2.0
+    other = bank.get("000-4")  # how to prevent overfitting: its reference, copied
+    assert other is not None
+    copy = grader.grade(GradeRequest(answer=other.reference, question=q.question,
+                                     question_id=q.id))
+    assert Flag.other_question in copy.flags and copy.score <= 2.0

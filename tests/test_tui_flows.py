@@ -646,3 +646,79 @@ async def test_the_llm_switching_itself_off_is_said_with_its_reason(
                                  strict=True) if w.border_title == "LLM off"]
         assert len(off) == 1 and "cannot reach the LLM endpoint" in off[0]
         assert not app.llm_on and "LLM off" in app.status_text()
+
+
+async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    """ctrl+o warns about unsent text like ctrl+n; a grade of the replaced deck reaches the
+    history without an error on the new screen."""
+    from textual.widgets import Button
+
+    from interviewer.tui.screens.start import StartScreen
+
+    release = threading.Event()
+
+    def slow_factory(s: Settings, b: Bank) -> Assessor:
+        release.wait(30)
+        return real_factory(embedder)(s, b)
+
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=slow_factory)
+    async with app.run_test(size=(100, 40)) as pilot:
+        old = practice(app)
+        await type_answer(pilot, q1.key_points[0])
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        await type_answer(pilot, "a draft")
+        await pilot.press("ctrl+o")  # unsent text: warned, no chooser yet
+        await pilot.pause()
+        assert not isinstance(app.screen, StartScreen)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
+        app.screen.query_one("#start", Button).press()
+        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
+                       and app.screen is not old, timeout=10)
+        new = practice(app)
+        release.set()
+        await wait_for(pilot, lambda: history.attempts()[0]["status"] == "graded")
+        await pilot.pause(0.3)
+        assert not list(new.query(ErrorMessage))
+        assert app.return_value is None and app.is_running  # no exception took the app down
+
+
+async def test_unsent_text_is_warned_about_again_after_a_send(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = practice(app)
+        await type_answer(pilot, "first text")
+        await pilot.press("ctrl+n")  # warned
+        await pilot.press("ctrl+s")  # sent instead (grading fails: the answer is kept)
+        await wait_for(pilot, lambda: screen.turn is not None and screen.turn.stage == "discuss")
+        await type_answer(pilot, "second text")
+        await pilot.press("ctrl+n")  # a new text: a new warning, nothing thrown away
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q1.id
+        assert screen.query_one("#answer", TextArea).text == "second text"
+
+
+async def test_the_mock_report_opens_the_deck_chooser_with_ctrl_o(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    from interviewer.tui.screens.start import StartScreen
+
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, SessionConfig(mode="mock"), deck=[q], history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await type_answer(pilot, q.key_points[0])
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), timeout=120)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
+        assert not any(isinstance(s, ReportScreen) for s in app.screen_stack)

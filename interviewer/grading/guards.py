@@ -15,7 +15,7 @@ Each guard is a rule with a reason, not a pattern learnt from the dev rows:
   long runs of terms with nothing between them, a bare comma list, no sentence punctuation, or a
   prose reference.
 - other_question: clearly closer to another question's reference (of a different concept) than
-  to its own.
+  to its own, and either a near copy of it or far from its own reference.
 - off_topic: far from the reference and the question alike.
 """
 
@@ -70,6 +70,10 @@ OTHER_MIN_COS = 0.50
 OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept...
 OTHER_CLEAR_MARGIN = 0.30  # ...unless the answer is that much closer to it (a copy of it)
 OTHER_CLEAR_MAX_REF_SIM = 0.80
+# Short of a near copy of the other reference, the answer must also be far from its own: a
+# right answer that names a neighbouring concept ("dropout fights overfitting") is still right.
+OTHER_NEAR_COPY_COS = 0.75
+OTHER_MAX_OWN_COS = 0.40
 OFF_TOPIC_MAX_COS = 0.30
 # An answer that uses none of the reference's terms beyond the question's own, and whose tokens
 # barely align with them, talks about something else even when it reuses the question's words
@@ -292,6 +296,8 @@ def detect_other_question(g: GuardInput) -> bool:
     # Clearly closer to the other reference than to both its own reference and its own question
     # (a terse own reference alone is a poor yardstick).
     if g.cos_other < OTHER_MIN_COS or g.cos_other < g.cos_question + OTHER_MARGIN:
+        return False
+    if g.cos_other < OTHER_NEAR_COPY_COS and g.cos_reference >= OTHER_MAX_OWN_COS:
         return False
     margin = g.cos_other - g.cos_reference
     return (margin >= OTHER_MARGIN and g.other_reference_sim < OTHER_MAX_REF_SIM) or (

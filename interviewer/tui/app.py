@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from interviewer.bank.models import Bank, Question
 from interviewer.config import Settings
@@ -294,8 +295,17 @@ class InterviewerApp(App[None]):
     def ui(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """call_from_thread that is silent once the app has closed (a late grade is still
         in the history; there is just no screen left to show it on)."""
+        owner = getattr(fn, "__self__", None)
+
+        def run() -> None:
+            # A deck chosen since replaced the screen this was for: the grade is in the
+            # history, and the new screen is not the place to show it.
+            if isinstance(owner, Screen) and not owner.is_attached:
+                return
+            fn(*args, **kwargs)
+
         with contextlib.suppress(RuntimeError):
-            self.call_from_thread(fn, *args, **kwargs)
+            self.call_from_thread(run)
 
     def wait_for_grading(self, timeout: float) -> bool:
         """After the UI closed: let grades in flight reach the history (True if all did)."""
@@ -337,6 +347,10 @@ class InterviewerApp(App[None]):
         from interviewer.tui.screens.start import StartScreen
 
         if isinstance(self.screen, StartScreen):
+            return
+        from interviewer.tui.screens.practice import PracticeScreen
+
+        if isinstance(self.screen, PracticeScreen) and self.screen.unsent_text_warned("ctrl+o"):
             return
 
         def chosen(config: SessionConfig | None) -> None:

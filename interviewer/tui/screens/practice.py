@@ -33,6 +33,7 @@ from interviewer.tui.widgets.feedback import (
     LlmCard,
     citations_block,
     clip,
+    plural,
     references_block,
 )
 from interviewer.tui.widgets.messages import (
@@ -72,7 +73,7 @@ class Turn:
     follow_request: Any = None
     skipped: bool = False
     error: str | None = None
-    discard_warned: bool = False
+    discard_warned: str | None = None  # the unsent text a warning was given about
 
 
 @dataclass
@@ -177,7 +178,7 @@ class PracticeScreen(Screen[None]):
             return
         if self.mock:
             self.say(SystemMessage(Text(
-                f"Mock interview: {len(self.deck)} questions, no hints, no feedback until the "
+                f"Mock interview: {plural(len(self.deck), 'question')}, no hints, no feedback until the "
                 "end. The clock runs per question; ctrl+s sends your answer."
             )))
         self.ask(0)
@@ -223,11 +224,12 @@ class PracticeScreen(Screen[None]):
             self.iapp.llm_said = True
             self.say(SystemMessage(Text(self.iapp.llm_reason), title="grader ready"))
 
-    def say(self, widget: Widget, top: bool = False) -> None:
-        """Add to the transcript and keep it in view."""
+    def say(self, widget: Widget, top: bool = False, scroll: bool = True) -> None:
+        """Add to the transcript and keep it in view (or, with scroll=False, keep the view)."""
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.mount(widget)
-        self._in_view = (widget, top)
+        if scroll or self._in_view[0] is None:
+            self._in_view = (widget, top)
         self.call_after_refresh(self._keep_in_view)
 
     def _keep_in_view(self) -> None:
@@ -286,7 +288,7 @@ class PracticeScreen(Screen[None]):
         self.deck.extend(by_id[qid] for qid in again)
         n = len(again)
         self.say(SystemMessage(Text(
-            f"Before we stop: {n} question{'s' if n != 1 else ''} you missed, once more "
+            f"Before we stop: {plural(n, 'question')} you missed, once more "
             "(a poor answer comes back within minutes, a strong one days later)."
         )))
 
@@ -308,8 +310,8 @@ class PracticeScreen(Screen[None]):
 
     # -- actions --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """No hints or reference answers in a mock interview: hide them from the footer."""
-        return not (self.mock and action in ("hint", "reference"))
+        """No hints or reference answers in a mock interview: dimmed in the footer, and off."""
+        return None if self.mock and action in ("hint", "reference") else True
 
     def action_scroll_transcript(self, direction: int) -> None:
         """Read back through the conversation without leaving the editor."""
@@ -337,13 +339,11 @@ class PracticeScreen(Screen[None]):
             self.notify("Still grading your answer: one moment.", severity="information")
             return
         editor.clear()
+        turn.discard_warned = None  # sent: new text is warned about afresh
 
     def action_hint(self) -> None:
         turn = self.turn
         if turn is None or self.finished:
-            return
-        if self.mock:
-            self.notify("No hints in a mock interview.", severity="warning")
             return
         if turn.stage != "answer":
             self.notify("Hints are for the question before you answer it.")
@@ -360,9 +360,6 @@ class PracticeScreen(Screen[None]):
         turn = self.turn
         if turn is None or self.finished:
             return
-        if self.mock:
-            self.notify("The reference answers come with the report at the end.", severity="warning")
-            return
         q = turn.question
         turn.reference_shown = True
         if turn.attempt_id is not None:
@@ -372,11 +369,18 @@ class PracticeScreen(Screen[None]):
         body.append(f"\n— {q.source}" + (f" · {src}" if src else "") + f", line {q.line}", style="dim")
         self.say(SystemMessage(body, title="reference answer"), top=True)
 
-    def _unsent_text_warned(self, turn: Turn, key: str) -> bool:
-        """True (and a warning) the first time a key would throw away text in the editor."""
+    def unsent_text_warned(self, key: str) -> bool:
+        """True (and a warning) the first time a key would throw away this text in the editor.
+
+        Pressing the key again discards it; so does pressing it after typing more, once warned
+        about that very text. New text after a send is warned about afresh.
+        """
+        turn = self.turn
         draft = self.query_one("#answer", TextArea).text.strip()
-        if draft and not turn.discard_warned:
-            turn.discard_warned = True
+        if turn is None or self.finished or not draft:
+            return False
+        if turn.discard_warned is None or not draft.startswith(turn.discard_warned):
+            turn.discard_warned = draft
             self.notify(
                 f"You have unsent text: ctrl+s sends it, {key} again discards it.",
                 severity="warning",
@@ -395,9 +399,10 @@ class PracticeScreen(Screen[None]):
             self.status.show("ctrl+n next question · or ask about the feedback")
             return
         if turn.stage == "answer":
-            if self._unsent_text_warned(turn, "ctrl+k"):
+            if self.unsent_text_warned("ctrl+k"):
                 return
             self.record_skip(turn)
+            self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
         self.advance()
 
     def action_next(self) -> None:
@@ -409,10 +414,11 @@ class PracticeScreen(Screen[None]):
             return
         if turn is None or self.finished:
             return
-        if self._unsent_text_warned(turn, "ctrl+n"):
+        if self.unsent_text_warned("ctrl+n"):
             return
         if turn.stage == "answer":
             self.record_skip(turn)
+            self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
         self.advance()
 
     def record_skip(self, turn: Turn) -> None:
@@ -562,8 +568,8 @@ class PracticeScreen(Screen[None]):
         if turn is not self.turn and turn.grade is not None:
             self.say(SystemMessage(Text(
                 f"Q{turn.index + 1} ({turn.question.id}), which you moved on from, scored "
-                f"{assessment.score:.1f}/10 ({assessment.band}); the full feedback is in the "
-                "history (f2)."
+                f"{assessment.score:.1f}/10 ({assessment.band}); its full feedback is in the "
+                "history (`interviewer history --export FILE`)."
             ), title="late grade"))
             return
         if turn.grade is None:
@@ -579,11 +585,14 @@ class PracticeScreen(Screen[None]):
             turn.follow_point = point
             turn.follow_question = llm_question or grade.follow_up or follow_up_question(point)
             turn.stage = "follow_up"
-            self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"))
+            # The feedback stays in view from its top (score first); the follow-up is below it.
+            self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"),
+                     scroll=False)
             self.query_one("#answer", TextArea).border_title = "follow-up answer · ctrl+s to send"
-            self.status.show(f"{score} · answer the follow-up (ctrl+k skips it)")
+            self.status.show(f"{score} · answer the follow-up below (ctrl+k skips it)")
         else:
             turn.stage = "discuss"
+            self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
             self.status.show(f"{score} · ctrl+n next question · or ask about the feedback")
 
     # -- the follow-up --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from interviewer.tui.widgets.feedback import bullets, clip
+from interviewer.tui.widgets.feedback import bullets, clip, plural
 from interviewer.tui.widgets.timer import fmt_seconds
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def build_report(items: Sequence[MockItem]) -> MockReport:
 
 
 class ReportScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("ctrl+o", "new_deck", "New deck")]
 
     def __init__(self, report: MockReport) -> None:
         super().__init__()
@@ -75,7 +75,7 @@ class ReportScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         r = self.report
         head = Text("Mock interview report\n", style="bold")
-        head.append(f"{len(r.rows)} questions · average ")
+        head.append(f"{plural(len(r.rows), 'question')} · average ")
         head.append(f"{r.average:.1f}/10" if r.average is not None else "—", style="bold")
         head.append(f" · total time {fmt_seconds(r.total_seconds)}")
         table = Table(expand=True)
@@ -103,3 +103,9 @@ class ReportScreen(ModalScreen[None]):
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
+
+    def action_new_deck(self) -> None:
+        """A modal screen keeps the app's keys from the screen below: ctrl+o is bound here."""
+        app = self.app
+        self.dismiss(None)
+        app.call_later(app.action_deck)  # type: ignore[attr-defined]

@@ -26,6 +26,11 @@ def clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def plural(n: int, word: str) -> str:
+    """'1 question', '3 questions'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def score_line(score: float, band: str, label: str) -> Text:
     t = Text()
     t.append(f"Score {score:.1f}/10", style="bold")
