@@ -120,6 +120,24 @@ class Assessor:
         with self._lock:
             return self._llm if self._on else None
 
+    @property
+    def switched_off(self) -> bool:
+        """The LLM was on and switched itself off after repeated endpoint failures."""
+        with self._lock:
+            return self._llm is not None and not self._on
+
+    def _without_llm(self, grade: Grade) -> Assessment:
+        """The offline grade alone; if the LLM was on and switched itself off, every such grade
+        says so (a batch row graded after the switch is not silently offline)."""
+        off = self.switched_off
+        return _offline_assessment(grade, self.llm_status[1] if off else None)
+
+    def cancel(self) -> None:
+        """Stop LLM calls in flight (Ctrl-C): they end as offline grades, at once."""
+        client = getattr(self._llm, "client", None)
+        if client is not None and hasattr(client, "cancel"):
+            client.cancel()
+
     def _record(self, kind: str | None, message: str = "") -> None:
         """Count consecutive endpoint failures; switch the LLM off for the session at the limit."""
         from interviewer.llm import ENDPOINT_KINDS
@@ -184,8 +202,10 @@ class Assessor:
     def assess(self, req: GradeRequestLike, offline: Grade | None = None) -> Assessment:
         """Offline grade, then the LLM rubric if on; LLM problems become a notice."""
         grade = offline if offline is not None else self.grader.grade(req)
-        if self._active() is None or self._skip_llm(grade):
+        if self._skip_llm(grade):
             return _offline_assessment(grade)
+        if self._active() is None:
+            return self._without_llm(grade)
         return self._with_llm(req, grade, self.passages_for(req, grade))
 
     def _with_llm(
@@ -194,8 +214,8 @@ class Assessor:
         from interviewer.llm import LlmError
 
         llm = self._active()
-        if llm is None:
-            return _offline_assessment(offline)
+        if llm is None:  # switched off while this one waited its turn
+            return self._without_llm(offline)
         try:
             g = llm.grade(req.question, req.answer, passages)
         except LlmError as exc:
@@ -245,7 +265,8 @@ class Assessor:
                 for req, grade in zip(chunk, grades, strict=True):
                     if self._active() is None or self._skip_llm(grade):
                         done: Future[Assessment] = Future()
-                        done.set_result(_offline_assessment(grade))
+                        done.set_result(_offline_assessment(grade) if self._skip_llm(grade)
+                                        else self._without_llm(grade))
                         pending.append(done)
                         continue
                     if pool is None:
@@ -258,6 +279,9 @@ class Assessor:
                     pending.append(pool.submit(self._with_llm, req, grade, passages))
                 while pending:
                     yield pending.popleft().result()
+        except BaseException:  # Ctrl-C, or the caller stopped reading: don't wait for the LLM
+            self.cancel()
+            raise
         finally:
             for f in pending:
                 f.cancel()

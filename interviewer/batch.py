@@ -278,12 +278,24 @@ class _LineFeed:
         return text
 
 
+def _tab_header(path: Path) -> bool:
+    """A header with tabs and no commas: a TSV saved as .csv (as `eval` reads it too)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.readline(1 << 16)
+    except OSError:
+        return False
+    return b"\t" in head and b"," not in head
+
+
 def read_csv(path: Path) -> Iterator[Row | BadRow]:
     """CSV (or TSV) with a header row; fields may span lines inside quotes."""
     file = str(path)
     feed = _LineFeed(path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(feed, delimiter=delimiter)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or _tab_header(path) else ","
+    # strict: a closing quote must be followed by a delimiter, so a quote left open in the
+    # middle of the file stops at the next quoted field instead of swallowing rows unseen.
+    reader = csv.reader(feed, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     last = 0  # physical line where the previous record ended
     while True:
@@ -294,12 +306,24 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
         except csv.Error as exc:
             if header is None:
                 raise BatchFileError(file, last + 1, f"header: malformed CSV: {exc}") from None
-            feed.raw = []
-            yield BadRow(file=file, line=last + 1, reason=f"malformed CSV: {exc}")
-            if feed.consumed <= last:  # pragma: no cover - no progress, give up
-                break
-            last = feed.consumed
-            continue
+            if len(feed.raw) == 1 and feed.consumed == last + 1:
+                # One line on its own ('"a" ,b'): read it leniently, as spreadsheets do.
+                fields = next(csv.reader([feed.raw[0]], delimiter=delimiter))
+            else:
+                start = last + 1
+                feed.raw = []
+                reason = f"malformed CSV: {exc}"
+                if "end of data" in str(exc):  # the file ended inside the quoted field
+                    reason = (f"a quote opened on this line never closes: lines "
+                              f"{start}-{feed.consumed} could not be read as rows")
+                elif feed.consumed > start:
+                    reason += (f"; a quote opened on line {start} only closes on line "
+                               f"{feed.consumed}: lines {start}-{feed.consumed} were not graded")
+                yield BadRow(file=file, line=start, reason=reason)
+                if feed.consumed <= last:  # pragma: no cover - no progress, give up
+                    break
+                last = feed.consumed
+                continue
         start, last = last + 1, feed.consumed
         raw, feed.raw = feed.raw, []
         if feed.exhausted and sum(line.count('"') for line in raw) % 2:
@@ -311,7 +335,8 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
             yield BadRow(file=file, line=start, reason="a quote opened on this line never "
                          f"closes: lines {start}-{last} could not be read as rows")
             continue
-        bad = [feed.bad.pop(k) for k in sorted(feed.bad) if start <= k <= last]
+        bad = [feed.bad.pop(k) + (f" on line {k}" if k != start else "")
+               for k in sorted(feed.bad) if start <= k <= last]
         feed.bad.clear()
         if header is None:
             if bad:
@@ -325,10 +350,10 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
                                      "the header")
             if "answer" not in header:
                 raise BatchFileError(file, start, "no 'answer' column in the header "
-                                     f"(found: {', '.join(header)})")
+                                     f"(found: {_clip(', '.join(header), 200)})")
             if "question_id" not in header and "question" not in header:
                 raise BatchFileError(file, start, "the header needs a 'question_id' or "
-                                     f"'question' column (found: {', '.join(header)})")
+                                     f"'question' column (found: {_clip(', '.join(header), 200)})")
             continue
         if not fields or not any(f.strip() for f in fields):
             continue
@@ -726,7 +751,7 @@ def _summarise(rows: Iterable[GradedRow]) -> Summary:
 
 def _md_inline(text: str) -> str:
     """Text on one line that Markdown will not read as markup."""
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", " ".join(text.split()))
+    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", " ".join(_CONTROL.sub("", text).split()))
 
 
 def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int = 0) -> None:
@@ -760,7 +785,7 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
             if r.notice:
                 fh.write(f"> Note: {_md_inline(r.notice)}\n\n")
             fh.write("Answer:\n\n")
-            for line in r.answer.splitlines() or [""]:
+            for line in _CONTROL.sub("", r.answer).splitlines() or [""]:
                 fh.write(f"> {_md_inline(line)}\n" if line.strip() else ">\n")
             fh.write("\n")
             if r.flags:
@@ -781,7 +806,7 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
     os.replace(tmp, out)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1, not \t \n \r
 
 
 def _h(text: object) -> str:

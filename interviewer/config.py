@@ -69,6 +69,30 @@ class Settings(BaseSettings):
         """`export OPENAI_API_KEY=` means no key, as every other tool reads it."""
         return None if isinstance(v, str) and not v.strip() else v
 
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"https?://[^/\s]", v.strip(), re.I):
+            raise ValueError("an http:// or https:// URL, e.g. http://localhost:11434/v1")
+        return v.strip() if v is not None else None
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _a_directory(cls, v: Any) -> Any:
+        """'' would mean the current directory; '~/x' means the home directory's x."""
+        if isinstance(v, str | Path):
+            if not str(v).strip():
+                raise ValueError("a directory path, not an empty string")
+            return Path(str(v).strip()).expanduser()
+        return v
+
+    @field_validator("llm_model", "embedding_model")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a model name, not an empty string")
+        return v.strip()
+
     @field_validator("collection")
     @classmethod
     def _chroma_name(cls, v: str) -> str:

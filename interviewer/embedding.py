@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # pragma: no cover
 BUNDLED = "bundled"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 SINGLE_THREAD_MAX = 2  # texts per call up to which one torch thread is faster
+# The model reads 256 word pieces (about 1,500 characters of prose); the tokenizer would still
+# read all of a 50 MB answer, several times. Texts are cut well past what the model can see.
+MAX_TEXT_CHARS = 20_000
+
+
+def model_text(text: str) -> str:
+    """The part of a text the model could ever read: the rest costs time and memory only."""
+    return text[:MAX_TEXT_CHARS]
 
 
 def resolve_model_path(name: str) -> str:
@@ -106,6 +114,7 @@ class Embedder:
         """
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         todo: dict[str, list[int]] = {}
+        texts = [model_text(t) for t in texts]
         with self._lock:
             for i, t in enumerate(texts):
                 hit = self._cache.get(t)
@@ -162,7 +171,7 @@ class Embedder:
         """Drop texts (graded answers) from the cache."""
         with self._lock:
             for t in texts:
-                self._cache.pop(t, None)
+                self._cache.pop(model_text(t), None)
 
 
 class EmbeddingModelError(RuntimeError):

@@ -124,6 +124,20 @@ def _unclosed_quote_line(rec: list[str], line: int, raw: str, expected: int) -> 
 
 
 MAX_SCALE = 1e9  # squares stay exact in int64 (QWK) and finite (RMSE)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.I | re.A)
+
+
+def _clip(text: str, n: int = 200) -> str:
+    """Input quoted in a message: bounded, whatever the file holds."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _number(text: str) -> float:
+    """A plain decimal number: not float()'s '0_5' (5.0) or other scripts' digits ('٣')."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
 
 
 def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
@@ -138,7 +152,9 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
     kind = "TSV" if tab else "CSV"
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     lines = _RecordLines(text)
-    reader = csv.reader(lines, delimiter="\t" if tab else ",")
+    delimiter = "\t" if tab else ","
+    # strict: a quote left open mid-file stops at the next quoted field, not rows later.
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -148,7 +164,7 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
     cols = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
-        raise DatasetError(1, f"missing column(s) {', '.join(missing)}; header is {header!r}")
+        raise DatasetError(1, f"missing column(s) {', '.join(missing)}; header is {_clip(repr(header))}")
     dup = next((c for i, c in enumerate(cols) if c and c in cols[:i]), None)
     if dup is not None:
         raise DatasetError(1, f"column {dup!r} appears more than once in the header")
@@ -162,7 +178,14 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DatasetError(line, f"not valid {kind}: {exc}") from None
+            at_end = "end of data" in str(exc)  # in a quoted field: counted and hinted below
+            if len(lines.record) != 1 and not at_end:
+                end = reader.line_num
+                where = f" (a quote opened on line {line} only closes on line {end})" \
+                    if end > line else ""
+                raise DatasetError(line, f"not valid {kind}: {exc}{where}") from None
+            # One line on its own ('"a" ,b'): read it leniently, as spreadsheets do.
+            rec = next(csv.reader(["".join(lines.record)], delimiter=delimiter))
         if not any(f.strip() for f in rec):
             continue
         if len(rec) != len(cols):
@@ -176,14 +199,14 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
             return rec[idx[name]] if name in idx else None
 
         try:
-            score = float(get("score") or "")
+            score = _number(get("score") or "")
         except ValueError:
-            raise DatasetError(line, f"score {get('score')!r} is not a number") from None
+            raise DatasetError(line, f"score {_clip(repr(get('score')), 60)} is not a number") from None
         raw_max = (get("max_score") or "").strip()
         try:
-            max_score = float(raw_max) if raw_max else 5.0
+            max_score = _number(raw_max) if raw_max else 5.0
         except ValueError:
-            raise DatasetError(line, f"max_score {raw_max!r} is not a number") from None
+            raise DatasetError(line, f"max_score {_clip(repr(raw_max), 60)} is not a number") from None
         if max_score <= 0 or not math.isfinite(max_score):
             raise DatasetError(line, f"max_score must be positive, got {raw_max}")
         if max_score > MAX_SCALE:  # a typo, and its squares would overflow QWK and RMSE

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from interviewer.bank.models import Bank, Question
+from interviewer.embedding import model_text
 from interviewer.grading.calibration import Calibration
 from interviewer.grading.features import Encoded
 from interviewer.grading.keypoints import split_key_points
@@ -90,7 +91,9 @@ class Grader:
 
     # ---------- encoding ----------
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[Encoded]:
-        """Sentence vector, token matrix and token offsets per text, one model pass for new texts."""
+        """Sentence vector, token matrix and token offsets per text, one model pass for new texts.
+        Each Encoded carries the text as the model read it (cut at MAX_TEXT_CHARS)."""
+        texts = [model_text(t) for t in texts]
         with self._lock:
             found = {t: self._enc[t] for t in texts if t in self._enc}
             found.update({t: self._disk[t] for t in texts if t not in found and t in self._disk})
@@ -112,7 +115,7 @@ class Grader:
         """Drop answers from the caches once graded: a 100,000-row file stays in bounded memory."""
         with self._lock:
             for t in texts:
-                self._enc.pop(t, None)
+                self._enc.pop(model_text(t), None)
         self.embedder.forget(texts)
 
     def _search_text(self, q: Question) -> str:

@@ -14,6 +14,8 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import functools
 import importlib
 import logging
@@ -73,6 +75,24 @@ class LlmError(Exception):
 
 # Kinds that mean the endpoint itself is unusable (as opposed to one bad reply).
 ENDPOINT_KINDS = frozenset({"connection", "timeout", "auth", "not_found"})
+NOT_A_COMPLETION = (
+    "the endpoint's reply is not a chat completion (check OPENAI_BASE_URL: it usually ends in /v1)"
+)
+
+
+def _retry_after_seconds(value: str) -> float:
+    """Retry-After in seconds or as an HTTP date; 0 when unreadable."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 @dataclass
@@ -160,6 +180,11 @@ def _deadline_client(timeout: float) -> Any:
     )
 
 
+class _AttemptTimeout(Exception):
+    """One attempt outlasted its deadline (a server that sends its headers a byte at a time
+    never trips a per-read timeout)."""
+
+
 class _Rejected(Exception):
     """The server refused the request shape (400/422): try a simpler response format."""
 
@@ -198,6 +223,47 @@ class LlmClient:
         self._mode = 0
         self._seed = True
         self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop: calls in flight and backoffs end at once with LlmError('cancelled').
+        Ctrl-C on a batch must not wait for a server that never answers."""
+        self._cancelled.set()
+
+    def _call(self, kwargs: dict[str, Any]) -> Any:
+        """One request with a deadline on the whole attempt, headers included.
+
+        The request runs in a daemon thread: if the deadline passes (or cancel() is called),
+        the caller moves on and the thread, stuck on the socket, cannot keep the process
+        alive. The HTTP client's own timeouts still end it once the server stalls."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["reply"] = self._client.chat.completions.create(**kwargs)
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="llm-request", daemon=True).start()
+        deadline = time.monotonic() + self.timeout + 0.25  # the body deadline fires first
+        while not done.wait(0.1):
+            if self._cancelled.is_set():
+                raise LlmError("cancelled", "stopped before the LLM answered")
+            if time.monotonic() > deadline:
+                raise _AttemptTimeout()
+        if "error" in box:
+            raise box["error"]
+        return box["reply"]
+
+    def _pause(self, delay: float) -> None:
+        if self._sleep is time.sleep:
+            if self._cancelled.wait(delay):
+                raise LlmError("cancelled", "stopped before the LLM answered")
+        else:  # a test's clock
+            self._sleep(delay)
 
     def __repr__(self) -> str:  # never the key
         url = redact_url(self.base_url) if self.base_url else None
@@ -247,11 +313,8 @@ class LlmClient:
         response = getattr(exc, "response", None)
         if response is not None:
             retry_after = response.headers.get("retry-after")
-            try:
-                if retry_after is not None:
-                    delay = max(delay, float(retry_after))
-            except ValueError:
-                pass
+            if retry_after is not None:
+                delay = max(delay, _retry_after_seconds(retry_after))
         return min(delay, self.backoff_max)
 
     def _create(self, kwargs: dict[str, Any]) -> Any:
@@ -260,9 +323,14 @@ class LlmClient:
         last_exc: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(self._backoff(attempt - 1, last_exc))
+                self._pause(self._backoff(attempt - 1, last_exc))
+            if self._cancelled.is_set():
+                raise LlmError("cancelled", "stopped before the LLM answered")
             try:
-                return self._client.chat.completions.create(**kwargs)
+                return self._call(kwargs)
+            except _AttemptTimeout:
+                last_exc = None
+                last = LlmError("timeout", f"the LLM did not answer within {self.timeout:g} s")
             except openai.APITimeoutError as exc:
                 last_exc = exc
                 last = LlmError("timeout", f"the LLM did not answer within {self.timeout:g} s")
@@ -301,16 +369,15 @@ class LlmClient:
             except openai.OpenAIError as exc:
                 raise LlmError("client", self.scrub(f"LLM client error: {exc}")[:300]) from None
             except ValueError:  # a 200 that is not JSON: a proxy page, a wrong base URL
-                raise LlmError(
-                    "not_found",
-                    "the endpoint's reply is not a chat completion "
-                    "(check OPENAI_BASE_URL: it usually ends in /v1)",
-                ) from None
+                raise LlmError("not_found", NOT_A_COMPLETION) from None
             log.info(
                 "LLM call failed (%s), attempt %d of %d", last.kind, attempt + 1, self.retries + 1
             )
         assert last is not None
-        raise LlmError(last.kind, f"{last.message}, after {self.retries + 1} attempts")
+        n = self.retries + 1
+        raise LlmError(
+            last.kind, self.scrub(f"{last.message}, after {n} attempt{'s' if n != 1 else ''}")
+        )
 
     def complete(
         self, messages: list[Message], schema_name: str, schema: dict[str, Any]
@@ -347,13 +414,16 @@ class LlmClient:
                 raise LlmError(
                     "client", f"the LLM endpoint rejected the request (HTTP {exc.status}: {exc})"
                 ) from None
+            if isinstance(resp, str | bytes):  # a 200 page that is not JSON (text/html)
+                raise LlmError("not_found", NOT_A_COMPLETION)
             self._raise_error_body(resp)
             with self._lock:
                 self._mode = max(self._mode, mode)
                 self._seed = self._seed and seed
             return Completion(
                 text=self._reply_text(resp),
-                model=str(getattr(resp, "model", "") or self.model),
+                # A server's own label, echoed into history and cache: bounded and keyless.
+                model=self.scrub(str(getattr(resp, "model", "") or self.model))[:200],
                 mode=MODES[mode],
                 usage=_usage(resp),
             )

@@ -71,16 +71,27 @@ class QuestionMatcher:
         self.embedder = embedder
         self.threshold = threshold
         self._by_id = {q.id: q for q in self.questions}
+        # A question whose source lost its answer has nothing to grade against: an id still
+        # finds it (and the caller says so), but text never matches it.
+        self._matchable = [q for q in self.questions if q.reference.strip()]
+        self._sources = {q.source for q in self.questions}
         self._by_text: dict[str, Question] = {}
-        for q in self.questions:
+        for q in self._matchable:
             self._by_text.setdefault(normalise(q.question), q)
         self._matrix: np.ndarray | None = None
         self._cache: OrderedDict[str, Match] = OrderedDict()
         self._cache_size = cache_size
 
+    def _id_shaped(self, text: str) -> bool:
+        """'000-99' or '<a source of the bank>-7': meant as an id, not as a question."""
+        prefix, _, n = text.rpartition("-")
+        return n.isdigit() and n.isascii() and (
+            (len(prefix) == 3 and prefix.isdigit()) or prefix in self._sources
+        )
+
     def _bank_matrix(self) -> np.ndarray:
         if self._matrix is None:
-            self._matrix = self.embedder.encode([q.question for q in self.questions])
+            self._matrix = self.embedder.encode([q.question for q in self._matchable])
         return self._matrix
 
     def match(self, question_id: str | None, question: str | None) -> Match:
@@ -97,7 +108,7 @@ class QuestionMatcher:
                 if q is not None:
                     out[i] = Match(question=q, by="id", similarity=1.0, best=q)
                     continue
-                note = f"unknown question_id {qid!r}"
+                note = f"unknown question_id {qid[:80]!r}"
                 if not text:
                     out[i] = Match(reason=note)
                     continue
@@ -105,6 +116,9 @@ class QuestionMatcher:
             q = self._by_id.get(text.strip())  # a heading that is just an id, e.g. '## 000-17'
             if q is not None:
                 out[i] = Match(question=q, by="id", similarity=1.0, best=q, reason=note)
+                continue
+            if note is None and self._id_shaped(text.strip()):  # '## 999-99': a mistyped id
+                out[i] = Match(reason=f"unknown question id {text.strip()!r}")
                 continue
             q = self._by_text.get(normalise(text))
             if q is not None:
@@ -116,13 +130,13 @@ class QuestionMatcher:
                 out[i] = cached if note is None else cached.model_copy(update={"reason": note})
                 continue
             todo.setdefault(text, []).append(i)
-        if todo and self.questions:
+        if todo and self._matchable:
             texts = list(todo)
             sims = self.embedder.encode(texts) @ self._bank_matrix().T
             for text, row in zip(texts, sims, strict=True):
                 j = int(np.argmax(row))
                 sim = round(float(row[j]), 4)
-                best = self.questions[j]
+                best = self._matchable[j]
                 if sim >= self.threshold:
                     m = Match(question=best, by="embedding", similarity=sim, best=best)
                 else:
@@ -137,7 +151,8 @@ class QuestionMatcher:
                 for i in todo[text]:
                     qid = items[i][0]
                     if qid:
-                        why = "; ".join(x for x in (f"unknown question_id {qid!r}", m.reason) if x)
+                        why = "; ".join(x for x in (f"unknown question_id {qid[:80]!r}", m.reason)
+                                        if x)
                         out[i] = m.model_copy(update={"reason": why})
                     else:
                         out[i] = m

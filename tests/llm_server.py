@@ -24,6 +24,7 @@ class Reply:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     trickle: float = 0.0  # seconds between body bytes: a server that never stalls a read
+    trickle_headers: bool = False  # the status line and headers a byte at a time too
 
 
 @dataclass
@@ -121,6 +122,17 @@ class FakeLLMServer:
                     reply.body if isinstance(reply.body, str) else json.dumps(reply.body or {})
                 ).encode("utf-8")
                 try:
+                    if reply.trickle_headers:
+                        head = (f"HTTP/1.1 {reply.status} OK\r\ncontent-type: application/json"
+                                f"\r\ncontent-length: {len(payload)}\r\nx-pad: {'x' * 400}"
+                                "\r\n\r\n").encode()
+                        for i in range(len(head)):
+                            self.wfile.write(head[i : i + 1])
+                            self.wfile.flush()
+                            if server._stop.wait(reply.trickle):
+                                return
+                        self.wfile.write(payload)
+                        return
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(payload)))

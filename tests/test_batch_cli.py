@@ -206,10 +206,11 @@ def test_strict_stops_at_the_first_bad_row(tmp_path: Path) -> None:
     assert f"stopped at {f}:2: empty answer" in r.stderr.replace("\n", " ")
 
 
-def _numbered(tmp_path: Path, n: int) -> Path:
+def _numbered(tmp_path: Path, n: int, tag: str = "Answer") -> Path:
+    """n rows; a distinct `tag` keeps them out of the LLM cache other tests filled."""
     qids = ["000-17", "000-4", "000-9", "001-32", "001-48", "000-3"]
     return write_jsonl(tmp_path / "many.jsonl", [
-        {"question_id": qids[i % len(qids)], "answer": f"Answer number {i}: {GOOD[: 40 + i]}"}
+        {"question_id": qids[i % len(qids)], "answer": f"{tag} number {i}: {GOOD[: 40 + i]}"}
         for i in range(n)
     ])
 
@@ -323,6 +324,66 @@ def test_llm_grading_bounded_concurrency_and_cache(
         assert r.exit_code == 0
         assert len(server.chat_requests()) == calls
         assert [d["grader"] for d in jsonl(out)] == ["llm"] * 6
+
+
+def test_ctrl_c_does_not_wait_for_an_llm_that_never_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import time
+
+    f = _numbered(tmp_path, 4, tag="Interrupted answer")
+    out = tmp_path / "o.jsonl"
+    finished = threading.Event()
+    with FakeLLMServer() as server:
+        server.default = Reply(delay=60.0, body={})  # accepts, then says nothing for a minute
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("INTERVIEWER_LLM_TIMEOUT", "45")
+        sent: dict[str, float] = {}
+
+        def interrupt_once_asked() -> None:
+            deadline = time.monotonic() + 60
+            while not server.requests and time.monotonic() < deadline:
+                if finished.wait(0.05):
+                    return
+            time.sleep(0.3)
+            # Only while a request hangs (it holds the run for 45 s): a stray Ctrl-C must
+            # never reach the test session itself.
+            if server.requests and not finished.is_set():
+                sent["at"] = time.monotonic()
+                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, mid LLM call
+
+        t = threading.Thread(target=interrupt_once_asked, daemon=True)
+        t.start()
+        try:
+            r = run(str(f), "--out", str(out), "--llm", "--concurrency", "2")
+        finally:
+            finished.set()
+        t.join()
+        assert "at" in sent, "the LLM was never asked"
+        stopped = time.monotonic() - sent["at"]
+    assert r.exit_code == 130 and "--resume" in r.stderr
+    assert stopped < 5.0  # not the 45 s timeout, nor its retries
+
+
+def test_rows_graded_after_the_llm_switched_itself_off_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = _numbered(tmp_path, 8, tag="Refused answer")
+    out = tmp_path / "o.jsonl"
+    with FakeLLMServer() as server:
+        server.default = Reply(status=401, body={"error": {"message": "bad key"}})
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        r = run(str(f), "--out", str(out), "--llm", "--concurrency", "1")
+    assert r.exit_code == 0, r.output
+    rows = jsonl(out)
+    assert [d["grader"] for d in rows] == ["offline"] * 8
+    assert all(d["notice"] for d in rows)  # every row says why it is an offline grade
+    assert "off for this session" in rows[-1]["notice"]
+    assert "off for this session" in r.stderr
 
 
 def test_llm_flag_without_an_endpoint_is_a_clear_error(tmp_path: Path) -> None:

@@ -292,6 +292,14 @@ def test_markdown_report(tmp_path: Path) -> None:
     assert "| partial | 3 |" in text
     assert "\\<b\\>markup\\</b\\>" in text  # markup in answers is shown, not rendered
     assert "- b \\| point" in text
+    assert "\x07" not in text  # control characters never reach the report
+
+
+def test_a_tab_separated_file_named_csv_is_read_as_tsv(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text("question\tanswer\nWhat is dropout?\tIt drops units, at random.\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert not bad and rows[0].answer == "It drops units, at random."
 
 
 def test_a_100k_row_file_streams_in_bounded_memory(tmp_path: Path) -> None:
@@ -417,3 +425,27 @@ def test_csv_report_with_formula_like_answers_round_trips_for_resume(tmp_path: P
     assert "\n1,1,000-1,q,'=1+1," in raw.replace("\r\n", "\n")  # defused on disk
     back = list(read_graded(out, "csv", strict=True))
     assert [(b.answer, b.follow_up) for b in back] == [(r.answer, r.follow_up) for r in rows]
+
+
+def test_a_quote_left_open_mid_file_never_swallows_rows_unseen(tmp_path: Path) -> None:
+    f = tmp_path / "q.csv"
+    f.write_text(
+        "question,answer\n"
+        'Q1?,"left open\n'          # line 2: the quote runs on...
+        "Q2?,plain row\n"
+        'Q3?,"quoted four"\n'       # ...and 'closes' here, followed by text: found out
+        "Q4?,row five\n"
+        'Q5?,"spaced" \n'           # one line on its own: read leniently
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.line, r.answer) for r in rows] == [(5, "row five"), (6, "spaced")]
+    assert [b.line for b in bad] == [2]
+    assert "line 2 only closes on line 4" in bad[0].reason and "not graded" in bad[0].reason
+
+
+def test_a_bad_byte_in_a_multi_line_record_names_its_own_line(tmp_path: Path) -> None:
+    f = tmp_path / "b.csv"
+    f.write_bytes(b'question,answer\nQ1?,"first line\nsecond \xe9 line"\nQ2?,fine\n')
+    rows, bad = _split(list(read_rows(f)))
+    assert [r.answer for r in rows] == ["fine"]
+    assert bad[0].line == 2 and bad[0].reason.endswith("on line 3")

@@ -164,3 +164,30 @@ def test_user_text_with_rich_markup_is_printed_as_written(monkeypatch, tmp_path)
     assert "What is [/b] batch [red]size?" in out.output
     out = runner.invoke(app, ["grade", str(tmp_path / "no[/b]such.csv")], env={"COLUMNS": "300"})
     assert out.exit_code == 2 and "no[/b]such.csv: no such file" in out.output
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('data_dir = ""', ":1: data_dir: a directory path, not an empty string"),
+        ('llm_model = "  "', ":1: llm_model: a model name, not an empty string"),
+        ('OPENAI_BASE_URL = "localhost:11434"', ":1: OPENAI_BASE_URL: an http:// or https:// URL"),
+    ],
+)
+def test_values_that_cannot_work_are_config_errors(monkeypatch, tmp_path, line, expected) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(line + "\n")
+    monkeypatch.setenv("INTERVIEWER_CONFIG_FILE", str(cfg))
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    if line.startswith("data_dir"):  # the environment's data dir would win over the file's
+        monkeypatch.delenv("INTERVIEWER_DATA_DIR")
+    out = runner.invoke(app, ["config"], env={"COLUMNS": "300"})
+    assert out.exit_code == 2
+    assert f"{cfg}{expected}" in out.output
+
+
+def test_a_data_dir_under_home_is_expanded(monkeypatch, tmp_path) -> None:
+    from interviewer.config import load_settings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_settings(data_dir="~/bank").data_dir == tmp_path / "bank"

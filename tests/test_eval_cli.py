@@ -210,6 +210,11 @@ def test_long_answer_is_accepted(tmp_path: Path) -> None:
          "JSON object, got a string; intercept: missing"),
         ("null", "not a calibration file: expected a JSON object, got null"),
         ('{"nope": 1', "cal.json:1: not valid JSON"),
+        ('{"version": "x", "weights": {"cos": 1}, "intercept": 0, '
+         '"bands": {"excellent": 2, "good": 6, "partial": 4, "weak": 1}}',
+         "band cut-offs must not decrease"),
+        ('{"version": "x", "weights": {"cos": 1}, "intercept": 0, "covered_threshold": -3}',
+         "covered_threshold"),
     ],
 )
 def test_bad_calibration_file_is_a_clean_error(tmp_path: Path, content: str, expected: str) -> None:

@@ -276,3 +276,20 @@ def test_binary_is_not_a_csv() -> None:
 
 def test_utf8_with_bom_decodes() -> None:
     assert decode_dataset("\ufeffquestion,answer\nq,café\n".encode()) == "question,answer\nq,café\n"
+
+
+def test_a_quote_left_open_mid_file_is_an_error_with_its_line() -> None:
+    text = ("question,reference_answer,answer,score\n"
+            'Q1,R1,"left open,3\n'
+            "Q2,R2,row three,4\n"
+            'Q3,R3,"quoted four",2\n'
+            "Q5,R5,five,1\n")
+    with pytest.raises(DatasetError) as err:
+        parse_dataset(text)
+    assert err.value.line == 2 and "only closes on line 4" in str(err.value)
+
+
+@pytest.mark.parametrize("score", ["0_5", "٣", "3 points"])
+def test_scores_are_plain_decimal_numbers(score: str) -> None:
+    with pytest.raises(DatasetError, match="is not a number"):
+        parse_dataset(f"question,reference_answer,answer,score\nQ,R,A,{score}\n")

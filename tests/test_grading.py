@@ -452,3 +452,15 @@ def test_a_right_answer_naming_a_neighbouring_concept_is_not_another_questions(
     copy = grader.grade(GradeRequest(answer=other.reference, question=q.question,
                                      question_id=q.id))
     assert Flag.other_question in copy.flags and copy.score <= 2.0
+
+
+@pytest.mark.slow
+def test_a_huge_answer_costs_what_the_model_can_read(grader: Grader) -> None:
+    """A 20 MB answer is cut before the tokenizer, not after: seconds, not minutes."""
+    import time
+
+    huge = GOOD + " " + "and so on " * 2_000_000
+    start = time.perf_counter()
+    score, _ = g(grader, huge)
+    assert time.perf_counter() - start < 10.0
+    assert 0.0 <= score <= 10.0

@@ -280,13 +280,21 @@ def _trickled(overall: float) -> Reply:
     return reply
 
 
+def _trickled_headers(overall: float) -> Reply:
+    """Even the headers come a byte at a time: no read ever stalls, the reply never starts."""
+    reply = _trickled(overall)
+    reply.trickle_headers = True
+    return reply
+
+
 @pytest.mark.parametrize(
     ("reply", "timeout", "bound"),
     [
         (chat_reply(rubric(9.0), delay=3.0), 0.4, 2.5),  # silent: each wait times out
         (_trickled(9.0), 0.5, 3.0),  # a byte at a time: the whole reply is bounded
+        (_trickled_headers(9.0), 0.5, 3.0),  # the headers too: the whole attempt is bounded
     ],
-    ids=["slower-than-the-timeout", "trickled-byte-by-byte"],
+    ids=["slower-than-the-timeout", "trickled-byte-by-byte", "trickled-headers"],
 )
 def test_a_reply_that_outlasts_the_timeout_falls_back(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, reply: Reply, timeout: float,
@@ -362,7 +370,9 @@ def test_endpoint_down_falls_back_then_switches_off(monkeypatch: pytest.MonkeyPa
     on, message = assessor.llm_status
     assert on is False and "off for this session" in message
     a = assessor.assess(req())
-    assert a.grader == "offline" and a.notice is None  # said once via llm_status, not per answer
+    # Graded offline from now on, and each grade says why (a batch row must not look as if
+    # the LLM had graded it); the TUI says it once, from llm_status.
+    assert a.grader == "offline" and a.notice == message
 
 
 # --- cache ----------------------------------------------------------------------------------
@@ -412,7 +422,7 @@ def test_the_key_never_appears_in_output_logs_reprs_or_files(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.queue(
-        chat_reply(rubric(8.0)),
+        chat_reply(rubric(8.0), model=f"gpt-x ({KEY})"),  # a gateway that echoes the key
         error_reply(500, f"echo {KEY}"),
         error_reply(500, f"echo {KEY}"),
         error_reply(500, f"echo {KEY}"),

@@ -63,3 +63,25 @@ def test_paraphrases_match_and_unrelated_questions_do_not(
     # a stricter threshold turns a paraphrase into "unmatched"
     strict = QuestionMatcher(bank.questions, embedder, threshold=0.99)
     assert not strict.match(None, "Explain dropout.").matched
+
+
+def test_questions_without_a_reference_are_never_matched_by_text(
+    bank: Bank, embedder: Embedder
+) -> None:
+    empty = [q for q in bank.questions if not q.reference.strip()]
+    assert empty  # 001 lost some answers in its source
+    m = QuestionMatcher(bank.questions, embedder)
+    for q in empty:
+        assert m.match(q.id, None).question == q  # an id still finds it (the caller says why)
+        hit = m.match(None, q.question + " ")
+        assert hit.question is None or hit.question.reference.strip()
+
+
+def test_an_id_shaped_heading_that_is_no_id_is_said_to_be_unknown(bank: Bank) -> None:
+    class NoModel:
+        def encode(self, texts: object) -> object:
+            raise AssertionError("an id is not embedded")
+
+    m = QuestionMatcher(bank.questions, NoModel())  # type: ignore[arg-type]
+    miss = m.match(None, "999-99")
+    assert not miss.matched and "unknown question id '999-99'" in (miss.reason or "")

@@ -338,6 +338,17 @@ def test_urls_shown_to_users_lose_their_credentials() -> None:
 
     assert redact_url("http://me:pw@host:8000/v1") == "http://host:8000/v1"
     assert redact_url("http://localhost:11434/v1") == "http://localhost:11434/v1"
+    assert redact_url("https://gw.example/v1?api-key=sk-1234567890") == "https://gw.example/v1?…"
+
+
+def test_a_json_object_is_found_among_prose_with_braces_of_its_own() -> None:
+    from interviewer.grading.rubric import extract_json
+
+    good = {"overall": 7, "criteria": {"clarity": {"score": 7, "reason": "ok"}}}
+    assert extract_json(f"Here you go: {json.dumps(good)} Thanks {{bye}}") == good
+    assert extract_json(f'Example: {{"overall": 3}}\nActual: {json.dumps(good)}') == good
+    with pytest.raises(RubricParseError):
+        extract_json("no {object} here {at all")
 
 
 def test_cache_key_changes_with_every_input() -> None:
@@ -367,3 +378,15 @@ def test_huge_answers_and_passages_are_clipped_and_quotes_checked_against_what_w
     answer = "x" * (MAX_ANSWER_CHARS * 3)
     user = build_rubric_messages(load_prompt("rubric"), "Q?", answer, [p])[1]["content"]
     assert len(user) < MAX_ANSWER_CHARS + MAX_PASSAGE_CHARS + 2000
+
+
+def test_retry_after_is_read_in_seconds_or_as_an_http_date() -> None:
+    import email.utils
+    import time
+
+    from interviewer.llm import _retry_after_seconds
+
+    assert _retry_after_seconds("3") == 3.0
+    assert _retry_after_seconds("-5") == 0.0 and _retry_after_seconds("soon") == 0.0
+    in_4s = email.utils.formatdate(time.time() + 4, usegmt=True)
+    assert 2.5 <= _retry_after_seconds(in_4s) <= 4.5

@@ -58,10 +58,13 @@ def _origin(key: str) -> tuple[str, bool]:
     """Where a bad setting came from, and whether that is the config file: the environment
     variable when set (it wins over the file), else `file:line: key`, else a command-line flag."""
     field = Settings.model_fields.get(key)
+    if field is None:  # an error names an aliased setting by its alias (OPENAI_BASE_URL)
+        field = next((f for f in Settings.model_fields.values() if f.validation_alias == key),
+                     None)
     alias = field.validation_alias if field is not None else None
     env = alias if isinstance(alias, str) else f"INTERVIEWER_{key.upper()}"
     if env in os.environ:
-        return f"{key} (from {env})", False
+        return (f"{env} (environment variable)" if env == key else f"{key} (from {env})"), False
     path = config_file()
     try:
         text = path.read_text("utf-8-sig") if path.is_file() else ""

@@ -172,7 +172,16 @@ def _llm_scores(ctx: typer.Context, rows: Sequence[EvalRow], grader: Grader) -> 
     reqs = [
         GradeRequest(r.answer, r.question, r.question_id, r.reference_answer) for r in rows
     ]
-    return [a.score for a in assessor.assess_many(reqs)]
+    assessed = list(assessor.assess_many(reqs))
+    fell_back = [a for a in assessed if a.grader != "llm" and a.notice]
+    if fell_back:  # the figures then mix in (or are) offline grades: say how many, and why
+        first = fell_back[0].notice or ""
+        err_console.print(
+            f"[yellow]{len(fell_back)} of {len(assessed)} answers fell back to the offline "
+            f"grade[/] (first: {lit(first)})", highlight=False, soft_wrap=True)
+    if not any(a.grader == "llm" for a in assessed):
+        return None  # nothing the LLM graded: these are the offline figures, titled as such
+    return [a.score for a in assessed]
 
 
 def _fmt(x: float | None) -> str:

@@ -170,6 +170,15 @@ def grade_rows(
                     stop = True
                     break
                 continue
+            if m.question is not None and not m.question.reference.strip() \
+                    and not r.reference_answer:
+                advance(1)
+                if bad(BadRow(file=file, line=r.line,
+                              reason=f"question {m.question.id} has no reference answer in the "
+                              "bank (its source lost it); give a reference_answer")):
+                    stop = True
+                    break
+                continue
             question = r.question or (m.question.question if m.question else r.question_id or "")
             if m.question is not None and question.strip() == m.question.id:  # '## 000-17'
                 question = m.question.question
@@ -481,6 +490,9 @@ def grade_command(
                                   f"{lit(exc.strerror or exc)}", highlight=False, soft_wrap=True)
 
     _print_summary(result, out, file)
+    if assessor.switched_off:  # the LLM gave up part-way: the rows after it say so; and here
+        err_console.print(f"[yellow]{lit(assessor.llm_status[1])}[/]", highlight=False,
+                          soft_wrap=True)
     if result.interrupted:
         err_console.print(
             f"[yellow]interrupted:[/] {result.graded} rows graded this run are saved in "
@@ -489,7 +501,9 @@ def grade_command(
     if result.stopped is not None:
         err_console.print(f"[red]--strict:[/] stopped at {lit(result.stopped)}", highlight=False)
     elif result.bad_count:
-        err_console.print(f"[yellow]{result.bad_count} rows skipped[/] (listed above)",
+        listed = ("listed above" if result.bad_count <= MAX_LISTED_BAD
+                  else f"the first {MAX_LISTED_BAD} listed above")
+        err_console.print(f"[yellow]{result.bad_count} rows skipped[/] ({listed})",
                           highlight=False)
     if result.graded + result.resumed == 0:
         err_console.print("[red]error:[/] nothing could be graded", highlight=False)

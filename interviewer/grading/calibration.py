@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interviewer.grading.models import Band
 
@@ -57,10 +57,18 @@ class BandCuts(BaseModel):
 
     model_config = ConfigDict(allow_inf_nan=False)
 
-    excellent: float = 7.5
-    good: float = 6.1
-    partial: float = 4.6
-    weak: float = 2.0
+    excellent: float = Field(default=7.5, ge=0, le=10)
+    good: float = Field(default=6.1, ge=0, le=10)
+    partial: float = Field(default=4.6, ge=0, le=10)
+    weak: float = Field(default=2.0, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BandCuts:
+        if not self.excellent >= self.good >= self.partial >= self.weak:
+            raise ValueError("band cut-offs must not decrease: excellent >= good >= partial >= "
+                             f"weak (got {self.excellent}, {self.good}, {self.partial}, "
+                             f"{self.weak})")
+        return self
 
     def band(self, score: float) -> Band:
         if score >= self.excellent:
@@ -82,10 +90,12 @@ class Calibration(BaseModel):
     intercept: float
     bands: BandCuts = Field(default_factory=BandCuts)
     covered_threshold: float = Field(
-        default=0.5, description="key point counts as covered at or above this similarity"
+        default=0.5, ge=-1, le=1,
+        description="key point counts as covered at or above this similarity (a cosine)",
     )
     related_weight: float = Field(
-        default=0.5, description="share of the gain a related passage can add over the own reference"
+        default=0.5, ge=0, le=1,
+        description="share of the gain a related passage can add over the own reference",
     )
     fitted_on: dict[str, object] = Field(default_factory=dict)
 

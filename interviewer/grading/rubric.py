@@ -382,7 +382,28 @@ def extract_json(text: str) -> Any:
     try:
         return json.loads(candidate)
     except json.JSONDecodeError as exc:
+        found = _largest_object(text)
+        if found is not None:  # prose with braces of its own around the object
+            return found
         raise RubricParseError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def _largest_object(text: str, tries: int = 64) -> dict[str, Any] | None:
+    """The longest JSON object that decodes from some `{` in the text (the first `tries`)."""
+    decoder = json.JSONDecoder()
+    best: tuple[int, dict[str, Any]] | None = None
+    i = text.find("{")
+    while i != -1 and tries > 0:
+        tries -= 1
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except (json.JSONDecodeError, RecursionError):
+            i = text.find("{", i + 1)
+            continue
+        if isinstance(obj, dict) and (best is None or end - i > best[0]):
+            best = (end - i, obj)
+        i = text.find("{", end)
+    return best[1] if best else None
 
 
 def _validation_summary(exc: ValidationError) -> str:
@@ -551,8 +572,9 @@ def scrub(text: str, secrets: Sequence[str] = ()) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A URL fit to show: any user:password@ part removed."""
-    return re.sub(r"(?<=://)[^/@\s]*@", "", url)
+    """A URL fit to show: any user:password@ part and any query (`?api-key=...`) removed."""
+    url = re.sub(r"(?<=://)[^/@\s]*@", "", url)
+    return re.sub(r"[?#].*", "?…", url, flags=re.S)
 
 
 # --- the final score -----------------------------------------------------------------------
