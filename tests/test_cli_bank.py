@@ -115,6 +115,29 @@ def test_corpus_add_good_and_bad_files(tmp_path: Path) -> None:
     missing = run("corpus", "add", str(tmp_path / "nope.md"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
+    nul = tmp_path / "nul.md"
+    nul.write_bytes(b"## What is X?\n\nX is\0 a thing.\n")
+    out = run("corpus", "add", str(nul))
+    assert out.returncode == 2 and "nul.md:3: not a text file" in out.stderr
+    utf16 = tmp_path / "wide.md"
+    utf16.write_text("## What is X?\n\nX is a thing.\n", encoding="utf-16")
+    out = run("corpus", "add", str(utf16))
+    assert out.returncode == 2 and "UTF-16" in out.stderr
+    out = run("corpus", "add", "/dev/null")
+    assert out.returncode == 2 and "not a regular file" in out.stderr
+
+
+def test_a_document_dropped_in_the_corpus_folder_that_cannot_be_read_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    data = Path(os.environ["INTERVIEWER_DATA_DIR"])
+    (data / "corpus").mkdir(parents=True, exist_ok=True)
+    bad = data / "corpus" / "mine.md"
+    bad.write_bytes(b"## What is X?\n\nX is caf\xe9.\n")
+    out = run("questions", "--json")
+    assert out.returncode == 0 and len(json.loads(out.stdout)) == 111
+    assert f"warning: {bad}:3: not UTF-8 text" in out.stderr and "left out" in out.stderr
+
 
 @pytest.mark.slow
 def test_installed_wheel_works_from_another_directory(tmp_path: Path) -> None:

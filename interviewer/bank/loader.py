@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from interviewer.bank.models import TOPICS, Bank, ParseWarning, Source
 from interviewer.bank.parser import CurationInsert, ParsedDocument, parse_document, source_id_for
+from interviewer.text_sniff import HEAD_BYTES, not_text
 
 DOC_SUFFIXES = (".txt", ".md", ".markdown")
 CURATION = "curation.toml"
@@ -82,6 +83,15 @@ def read_curation(path: Path) -> Curation:
 def read_document(path: Path) -> str:
     """Text of a document; undecodable bytes are an error naming the line they are on."""
     raw = path.read_bytes()
+    problem = not_text(raw[:HEAD_BYTES])
+    if problem is None and b"\0" in raw:  # a NUL past the head: binary all the same
+        problem = ("binary", raw.index(b"\0"))
+    if problem is not None:
+        kind, at = problem
+        line = raw[:at].count(b"\n") + 1
+        reason = ("UTF-16 text; save it as UTF-8" if kind == "utf16"
+                  else "not a text file (binary data: a NUL byte)")
+        raise CorpusError(f"{path}:{line}: {reason}", reason=reason, line=line)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -124,7 +134,8 @@ def load_bank_from(folders: list[Path]) -> Bank:
                 doc = parse_file(path, curation)
             except CorpusError as exc:
                 bank.warnings.append(
-                    ParseWarning(source=path.name, line=exc.line, message=exc.reason)
+                    ParseWarning(source=path.name, line=exc.line, message=exc.reason,
+                                 skipped=True)
                 )
                 continue
             sid = source_id_for(path.stem)
@@ -133,6 +144,7 @@ def load_bank_from(folders: list[Path]) -> Bank:
                     ParseWarning(
                         source=path.name, line=0,
                         message=f"source id {sid!r} already used by another document: skipped",
+                        skipped=True,
                     )
                 )
                 continue
@@ -206,8 +218,10 @@ def add_document(
     """
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory; give one document")
-    if not path.is_file():
+    if not path.exists():
         raise CorpusError(f"{path}: no such file")
+    if not path.is_file():
+        raise CorpusError(f"{path}: not a regular file; give a document")
     if path.suffix.lower() not in DOC_SUFFIXES:
         raise CorpusError(f"{path}: expected a text or markdown file ({', '.join(DOC_SUFFIXES)})")
     doc = parse_file(path, read_curation(user_corpus_dir / CURATION))

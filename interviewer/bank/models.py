@@ -26,6 +26,7 @@ class ParseWarning(BaseModel):
     source: str
     line: int
     message: str
+    skipped: bool = False  # the whole document was left out of the bank
 
 
 class Question(BaseModel):

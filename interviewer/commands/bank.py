@@ -24,9 +24,17 @@ def load_bank_or_fail(settings: Settings) -> Bank:
     from interviewer.bank.loader import CorpusError, load_bank
 
     try:
-        return load_bank(settings)
+        bank = load_bank(settings)
     except CorpusError as exc:
         fail(str(exc), hint=exc.hint)
+    for w in bank.warnings:  # a document dropped into the corpus folder that could not be read
+        if w.skipped:
+            path = settings.user_corpus_dir / w.source
+            name = str(path) if path.exists() else w.source
+            where = f"{name}:{w.line}" if w.line else name
+            err_console.print(f"[yellow]warning:[/] {lit(where)}: {lit(w.message)}; left out of "
+                              "the bank", highlight=False, soft_wrap=True)
+    return bank
 
 
 def _ensure_index(
