@@ -199,13 +199,20 @@ class Assessor:
     def _skip_llm(self, offline: Grade) -> bool:
         return any(f in SKIP_LLM_FLAGS for f in offline.flags)
 
-    def assess(self, req: GradeRequestLike, offline: Grade | None = None) -> Assessment:
-        """Offline grade, then the LLM rubric if on; LLM problems become a notice."""
-        grade = offline if offline is not None else self.grader.grade(req)
+    def _offline_only(self, grade: Grade) -> Assessment | None:
+        """The assessment when the LLM is not asked: a flagged non-answer, or the LLM off."""
         if self._skip_llm(grade):
             return _offline_assessment(grade)
         if self._active() is None:
             return self._without_llm(grade)
+        return None
+
+    def assess(self, req: GradeRequestLike, offline: Grade | None = None) -> Assessment:
+        """Offline grade, then the LLM rubric if on; LLM problems become a notice."""
+        grade = offline if offline is not None else self.grader.grade(req)
+        alone = self._offline_only(grade)
+        if alone is not None:
+            return alone
         return self._with_llm(req, grade, self.passages_for(req, grade))
 
     def _with_llm(
@@ -263,10 +270,10 @@ class Assessor:
                     break
                 grades = self._offline_many(chunk)
                 for req, grade in zip(chunk, grades, strict=True):
-                    if self._active() is None or self._skip_llm(grade):
+                    alone = self._offline_only(grade)
+                    if alone is not None:
                         done: Future[Assessment] = Future()
-                        done.set_result(_offline_assessment(grade) if self._skip_llm(grade)
-                                        else self._without_llm(grade))
+                        done.set_result(alone)
                         pending.append(done)
                         continue
                     if pool is None:

@@ -21,6 +21,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from interviewer.clip import clip
 from interviewer.csv_cells import csv_cell, csv_uncell
 from interviewer.text_sniff import HEAD_BYTES, not_text
 
@@ -350,10 +351,10 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
                                      "the header")
             if "answer" not in header:
                 raise BatchFileError(file, start, "no 'answer' column in the header "
-                                     f"(found: {_clip(', '.join(header), 200)})")
+                                     f"(found: {clip(', '.join(header), 200)})")
             if "question_id" not in header and "question" not in header:
                 raise BatchFileError(file, start, "the header needs a 'question_id' or "
-                                     f"'question' column (found: {_clip(', '.join(header), 200)})")
+                                     f"'question' column (found: {clip(', '.join(header), 200)})")
             continue
         if not fields or not any(f.strip() for f in fields):
             continue
@@ -718,7 +719,7 @@ class Summary:
             agg.total += row.score
         key = row.question_id or " ".join(row.question.lower().split())[:200]
         label = f"{row.question_id}: {row.question}" if row.question_id else row.question
-        q = self.questions.setdefault(key, _Agg(_clip(label, 90)))
+        q = self.questions.setdefault(key, _Agg(clip(label, 90)))
         q.n += 1
         q.total += row.score
 
@@ -731,11 +732,6 @@ class Summary:
 
     def weakest_questions(self, k: int = 5) -> list[_Agg]:
         return sorted(self.questions.values(), key=lambda a: (a.mean, -a.n, a.label))[:k]
-
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -800,7 +796,7 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
             if r.citations:
                 fh.write("Sources:\n\n")
                 fh.writelines(
-                    f"- `{c.passage_id}` {_md_inline(_clip(c.quote, 240))}\n" for c in r.citations
+                    f"- `{c.passage_id}` {_md_inline(clip(c.quote, 240))}\n" for c in r.citations
                 )
                 fh.write("\n")
     os.replace(tmp, out)
@@ -884,7 +880,7 @@ def write_html_report(rows_file: Path, out: Path, title: str, skipped: int = 0) 
             if r.citations:
                 fh.write("<p><strong>Sources</strong></p>\n<ul>\n")
                 fh.writelines(
-                    f"<li><code>{_h(c.passage_id)}</code> <blockquote>{_h(_clip(c.quote, 400))}"
+                    f"<li><code>{_h(c.passage_id)}</code> <blockquote>{_h(clip(c.quote, 400))}"
                     "</blockquote></li>\n" for c in r.citations
                 )
                 fh.write("</ul>\n")

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
+from interviewer.clip import clip
 from interviewer.text_sniff import HEAD_BYTES, not_text
 
 REQUIRED_COLUMNS = ("question", "reference_answer", "answer", "score")
@@ -127,11 +128,6 @@ MAX_SCALE = 1e9  # squares stay exact in int64 (QWK) and finite (RMSE)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.I | re.A)
 
 
-def _clip(text: str, n: int = 200) -> str:
-    """Input quoted in a message: bounded, whatever the file holds."""
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _number(text: str) -> float:
     """A plain decimal number: not float()'s '0_5' (5.0) or other scripts' digits ('٣')."""
     text = text.strip()
@@ -164,7 +160,7 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
     cols = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
-        raise DatasetError(1, f"missing column(s) {', '.join(missing)}; header is {_clip(repr(header))}")
+        raise DatasetError(1, f"missing column(s) {', '.join(missing)}; header is {clip(repr(header), 200)}")
     dup = next((c for i, c in enumerate(cols) if c and c in cols[:i]), None)
     if dup is not None:
         raise DatasetError(1, f"column {dup!r} appears more than once in the header")
@@ -201,12 +197,12 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
         try:
             score = _number(get("score") or "")
         except ValueError:
-            raise DatasetError(line, f"score {_clip(repr(get('score')), 60)} is not a number") from None
+            raise DatasetError(line, f"score {clip(repr(get('score')), 60)} is not a number") from None
         raw_max = (get("max_score") or "").strip()
         try:
             max_score = _number(raw_max) if raw_max else 5.0
         except ValueError:
-            raise DatasetError(line, f"max_score {_clip(repr(raw_max), 60)} is not a number") from None
+            raise DatasetError(line, f"max_score {clip(repr(raw_max), 60)} is not a number") from None
         if max_score <= 0 or not math.isfinite(max_score):
             raise DatasetError(line, f"max_score must be positive, got {raw_max}")
         if max_score > MAX_SCALE:  # a typo, and its squares would overflow QWK and RMSE

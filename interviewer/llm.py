@@ -230,6 +230,10 @@ class LlmClient:
         Ctrl-C on a batch must not wait for a server that never answers."""
         self._cancelled.set()
 
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise LlmError("cancelled", "stopped before the LLM answered")
+
     def _call(self, kwargs: dict[str, Any]) -> Any:
         """One request with a deadline on the whole attempt, headers included.
 
@@ -250,8 +254,7 @@ class LlmClient:
         threading.Thread(target=run, name="llm-request", daemon=True).start()
         deadline = time.monotonic() + self.timeout + 0.25  # the body deadline fires first
         while not done.wait(0.1):
-            if self._cancelled.is_set():
-                raise LlmError("cancelled", "stopped before the LLM answered")
+            self._check_cancelled()
             if time.monotonic() > deadline:
                 raise _AttemptTimeout()
         if "error" in box:
@@ -260,8 +263,7 @@ class LlmClient:
 
     def _pause(self, delay: float) -> None:
         if self._sleep is time.sleep:
-            if self._cancelled.wait(delay):
-                raise LlmError("cancelled", "stopped before the LLM answered")
+            self._cancelled.wait(delay)  # woken early by cancel()
         else:  # a test's clock
             self._sleep(delay)
 
@@ -324,14 +326,10 @@ class LlmClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 self._pause(self._backoff(attempt - 1, last_exc))
-            if self._cancelled.is_set():
-                raise LlmError("cancelled", "stopped before the LLM answered")
+            self._check_cancelled()
             try:
                 return self._call(kwargs)
-            except _AttemptTimeout:
-                last_exc = None
-                last = LlmError("timeout", f"the LLM did not answer within {self.timeout:g} s")
-            except openai.APITimeoutError as exc:
+            except (_AttemptTimeout, openai.APITimeoutError) as exc:
                 last_exc = exc
                 last = LlmError("timeout", f"the LLM did not answer within {self.timeout:g} s")
             except openai.APIConnectionError as exc:

@@ -51,6 +51,18 @@ def real_factory(embedder: Embedder) -> Callable[[Settings, Bank], Assessor]:
     return lambda settings, bank: Assessor(settings, Grader(embedder, bank=bank))
 
 
+def held_factory(
+    embedder: Embedder, release: threading.Event
+) -> Callable[[Settings, Bank], Assessor]:
+    """The real grader, loaded only once `release` is set: a grader still loading."""
+
+    def factory(s: Settings, b: Bank) -> Assessor:
+        release.wait(30)
+        return real_factory(embedder)(s, b)
+
+    return factory
+
+
 def rich_questions(bank: Bank, n: int) -> list[Question]:
     """Questions with several key points, so a one-point answer misses something."""
     qs = [q for q in bank.deck() if len(q.key_points) >= 3]
@@ -150,12 +162,9 @@ async def test_submit_before_grader_ready_saves_then_grades(
 ) -> None:
     release = threading.Event()
 
-    def slow_factory(s: Settings, b: Bank) -> Assessor:
-        release.wait(30)
-        return real_factory(embedder)(s, b)
-
     q = rich_questions(bank, 1)[0]
-    app = InterviewerApp(settings, bank, deck=[q], history=history, backend_factory=slow_factory)
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=held_factory(embedder, release))
     async with app.run_test() as pilot:
         screen = practice(app)
         await type_answer(pilot, "It is about gradients.")
@@ -567,13 +576,9 @@ async def test_moving_on_before_the_grade_loses_neither_text_nor_grade(
     on is said (not lost), and the old question's status does not stick to the new one."""
     release = threading.Event()
 
-    def slow_factory(s: Settings, b: Bank) -> Assessor:
-        release.wait(30)
-        return real_factory(embedder)(s, b)
-
     q1, q2, q3 = rich_questions(bank, 3)
     app = InterviewerApp(settings, bank, deck=[q1, q2, q3], history=history,
-                         backend_factory=slow_factory)
+                         backend_factory=held_factory(embedder, release))
     async with app.run_test(size=(100, 40)) as pilot:
         screen = practice(app)
         await type_answer(pilot, q1.key_points[0])
@@ -659,13 +664,9 @@ async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(
 
     release = threading.Event()
 
-    def slow_factory(s: Settings, b: Bank) -> Assessor:
-        release.wait(30)
-        return real_factory(embedder)(s, b)
-
     q1, q2 = rich_questions(bank, 2)
     app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
-                         backend_factory=slow_factory)
+                         backend_factory=held_factory(embedder, release))
     async with app.run_test(size=(100, 40)) as pilot:
         old = practice(app)
         await type_answer(pilot, q1.key_points[0])

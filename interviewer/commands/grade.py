@@ -162,20 +162,18 @@ def grade_rows(
         todo: list[tuple[Row, Match, str]] = []
         stop = False
         for r, m in zip(rows, matches, strict=True):
-            if m.question is None and not r.reference_answer:
+            ungradable = None  # nothing to grade the answer against: why
+            if r.reference_answer:
+                pass
+            elif m.question is None:
+                ungradable = (f"unmatched question: {m.reason}; give a question_id or a "
+                              "reference_answer")
+            elif not m.question.reference.strip():
+                ungradable = (f"question {m.question.id} has no reference answer in the bank "
+                              "(its source lost it); give a reference_answer")
+            if ungradable is not None:
                 advance(1)
-                if bad(BadRow(file=file, line=r.line,
-                              reason=f"unmatched question: {m.reason}; give a question_id or "
-                              "a reference_answer")):
-                    stop = True
-                    break
-                continue
-            if m.question is not None and not m.question.reference.strip() \
-                    and not r.reference_answer:
-                advance(1)
-                if bad(BadRow(file=file, line=r.line,
-                              reason=f"question {m.question.id} has no reference answer in the "
-                              "bank (its source lost it); give a reference_answer")):
+                if bad(BadRow(file=file, line=r.line, reason=ungradable)):
                     stop = True
                     break
                 continue

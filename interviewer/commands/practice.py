@@ -116,6 +116,7 @@ def register(app: typer.Typer) -> None:
         from rich import box
         from rich.table import Table
 
+        from interviewer.clip import clip
         from interviewer.history import HistoryError
 
         settings = settings_from(ctx)
@@ -148,6 +149,6 @@ def register(app: typer.Typer) -> None:
         for h in heads:
             table.add_column(h, no_wrap=True)
         for c in cells:
-            c[3] = c[3] if len(c[3]) <= room else c[3][: room - 1] + "…"
+            c[3] = clip(c[3], room)
             table.add_row(*c[:3], Text(c[3]), *c[4:])
         console.print(table)

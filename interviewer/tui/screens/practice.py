@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TextArea
 
 from interviewer.bank.models import Question
+from interviewer.clip import clip
 from interviewer.grading.features import content_terms
 from interviewer.grading.models import Assessment, Citation, Grade, Reference
 from interviewer.grading.offline import follow_up_question
@@ -32,7 +33,6 @@ from interviewer.tui.widgets.feedback import (
     FeedbackCard,
     LlmCard,
     citations_block,
-    clip,
     plural,
     references_block,
 )
@@ -393,16 +393,13 @@ class PracticeScreen(Screen[None]):
         if turn is None or self.finished:
             return
         if turn.stage == "follow_up":
-            turn.stage = "discuss"
-            self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
+            self._discuss(turn, "ctrl+n next question · or ask about the feedback")
             self.say(SystemMessage(Text("Follow-up skipped. ctrl+n for the next question.")))
-            self.status.show("ctrl+n next question · or ask about the feedback")
             return
         if turn.stage == "answer":
             if self.unsent_text_warned("ctrl+k"):
                 return
             self.record_skip(turn)
-            self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
         self.advance()
 
     def action_next(self) -> None:
@@ -418,7 +415,6 @@ class PracticeScreen(Screen[None]):
             return
         if turn.stage == "answer":
             self.record_skip(turn)
-            self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
         self.advance()
 
     def record_skip(self, turn: Turn) -> None:
@@ -435,6 +431,13 @@ class PracticeScreen(Screen[None]):
             self._schedule(q.id, 0.0)
         if self.mock:
             self.mock_items.append(MockItem(q, seconds, skipped=True, done=True, score=0.0))
+        self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
+
+    def _discuss(self, turn: Turn, status: str) -> None:
+        """The question is graded: the editor now takes questions about the feedback."""
+        turn.stage = "discuss"
+        self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
+        self.status.show(status)
 
     def _schedule(self, qid: str, score: float) -> None:
         h = self.iapp.history
@@ -591,9 +594,7 @@ class PracticeScreen(Screen[None]):
             self.query_one("#answer", TextArea).border_title = "follow-up answer · ctrl+s to send"
             self.status.show(f"{score} · answer the follow-up below (ctrl+k skips it)")
         else:
-            turn.stage = "discuss"
-            self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
-            self.status.show(f"{score} · ctrl+n next question · or ask about the feedback")
+            self._discuss(turn, f"{score} · ctrl+n next question · or ask about the feedback")
 
     # -- the follow-up --------------------------------------------------------------------
     def submit_follow_up(self, turn: Turn, text: str) -> None:
@@ -642,10 +643,8 @@ class PracticeScreen(Screen[None]):
         if turn is not self.turn:
             return
         self.say(FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback"), top=True)
-        turn.stage = "discuss"
-        self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
-        self.status.show(
-            f"follow-up scored {grade.score:.1f}/10 ({grade.band}) · ctrl+n next question"
+        self._discuss(
+            turn, f"follow-up scored {grade.score:.1f}/10 ({grade.band}) · ctrl+n next question"
         )
 
     # -- talking about the feedback -------------------------------------------------------

@@ -14,7 +14,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from interviewer.tui.widgets.feedback import bullets, clip, plural
+from interviewer.clip import clip
+from interviewer.tui.widgets.feedback import bullets, plural
 from interviewer.tui.widgets.timer import fmt_seconds
 
 if TYPE_CHECKING:

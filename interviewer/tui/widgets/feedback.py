@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from interviewer.clip import clip
 from interviewer.grading.models import Assessment, Band, Citation, Grade, Reference
 
 BAND_STYLE: dict[str, str] = {
@@ -19,11 +20,6 @@ BAND_STYLE: dict[str, str] = {
     Band.weak: "red",
     Band.off_topic: "bold red",
 }
-
-
-def clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def plural(n: int, word: str) -> str:
