@@ -21,9 +21,9 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from interviewer.clip import clip
 from interviewer.csv_cells import csv_cell, csv_uncell
 from interviewer.text_sniff import HEAD_BYTES, not_text
+from interviewer.wording import clip, plural
 
 # A long answer is still an answer (the grader reads its first 256 word pieces); the csv
 # module's default 128 KiB field limit would call it malformed.
@@ -153,11 +153,18 @@ def _physical_lines(fh: IO[bytes]) -> Iterator[bytes]:
 
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, text or None if not UTF-8, raw bytes) per physical line; BOM dropped."""
+    """(line number, text or None if not UTF-8 text, raw bytes) per physical line; BOM dropped.
+
+    A NUL byte makes a line not text too: `check_text_file` only looks at the head of the file,
+    and binary data further down must not be graded as an answer.
+    """
     with path.open("rb") as fh:
         for n, raw in enumerate(_physical_lines(fh), start=1):
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            if b"\x00" in raw:
+                yield n, None, raw
+                continue
             try:
                 yield n, raw.decode("utf-8"), raw
             except UnicodeDecodeError:
@@ -165,6 +172,9 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
 
 
 def _undecodable(raw: bytes) -> str:
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        return f"a NUL byte (binary data, not text) at column {nul + 1}"
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -274,7 +284,7 @@ class _LineFeed:
         self.consumed = n
         if text is None:
             self.bad[n] = _undecodable(raw)
-            text = raw.decode("utf-8", errors="replace")
+            text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         self.raw.append(text)
         return text
 
@@ -756,8 +766,8 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write(f"# Grading report: {_md_inline(title)}\n\n")
-        fh.write(f"{summary.count} answers graded, mean score {summary.mean:.1f}/10")
-        fh.write(f"; {skipped} rows skipped.\n\n" if skipped else ".\n\n")
+        fh.write(f"{plural(summary.count, 'answer')} graded, mean score {summary.mean:.1f}/10")
+        fh.write(f"; {plural(skipped, 'row')} skipped.\n\n" if skipped else ".\n\n")
         fh.write("| Band | Answers |\n|---|---:|\n")
         for band, n in summary.bands.items():
             fh.write(f"| {band} | {n} |\n")
@@ -837,8 +847,8 @@ def write_html_report(rows_file: Path, out: Path, title: str, skipped: int = 0) 
         fh.write(f"<title>Grading report: {_h(title)}</title>\n<style>{_CSS}</style>\n")
         fh.write("</head>\n<body>\n")
         fh.write(f"<h1>Grading report: {_h(title)}</h1>\n")
-        fh.write(f"<p>{summary.count} answers graded, mean score {summary.mean:.1f}/10")
-        fh.write(f"; {skipped} rows skipped.</p>\n" if skipped else ".</p>\n")
+        fh.write(f"<p>{plural(summary.count, 'answer')} graded, mean score {summary.mean:.1f}/10")
+        fh.write(f"; {plural(skipped, 'row')} skipped.</p>\n" if skipped else ".</p>\n")
         fh.write("<table><thead><tr><th>Band</th><th>Answers</th></tr></thead><tbody>\n")
         for band, n in summary.bands.items():
             fh.write(f'<tr><td><span class="band b-{_h(band)}">{_h(band)}</span></td>'

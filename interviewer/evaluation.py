@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
-from interviewer.clip import clip
 from interviewer.text_sniff import HEAD_BYTES, not_text
+from interviewer.wording import clip
 
 REQUIRED_COLUMNS = ("question", "reference_answer", "answer", "score")
 # csv's default limit is 128 KiB a field: one long pasted answer would fail the whole file.
@@ -74,9 +74,10 @@ def decode_dataset(raw: bytes) -> str:
     problem = not_text(raw[:HEAD_BYTES])
     if problem is not None and problem[0] == "utf16":
         raise DatasetError(None, "UTF-16 text: save it as UTF-8", EXCEL_UTF8)
-    if problem is not None:
+    nul = problem[1] if problem is not None else raw.find(b"\0")  # anywhere, not just the head
+    if nul >= 0:
         raise DatasetError(
-            _line_at(raw, problem[1]), "binary data (a NUL byte): not a text/CSV file",
+            _line_at(raw, nul), "binary data (a NUL byte): not a text/CSV file",
             "give a CSV or TSV file exported as UTF-8 text",
         )
     body = raw.removeprefix(codecs.BOM_UTF8)

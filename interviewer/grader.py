@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from interviewer.embedding import Embedder
 
 RELATED_K = 3
-RELATED_MIN_SIM = 0.7
+RELATED_MIN_SIM = 0.6  # measured on the dev set in bank mode: r 0.854 at 0.7, 0.863 at 0.6
 ENCODED_CACHE = 8192  # texts whose vectors and offsets are kept (references, key points, answers)
 
 

@@ -186,6 +186,28 @@ def test_markdown_undecodable_line_marks_its_question(tmp_path: Path) -> None:
     assert bad[0].line == 1 and "line 2" in bad[0].reason
 
 
+@pytest.mark.parametrize("ext", ["csv", "jsonl", "md"])
+def test_a_nul_byte_past_the_head_is_a_bad_line_not_an_answer(tmp_path: Path, ext: str) -> None:
+    """The head of the file is text, so the file is read; the NUL further down is binary data."""
+    f = tmp_path / f"a.{ext}"
+    filler = "x" * 80
+    if ext == "csv":
+        lines = ["question_id,answer"] + [f"000-1,{filler}"] * 60 + ["000-2,bin\x00ary", "000-3,ok"]
+    elif ext == "jsonl":
+        lines = [json.dumps({"question_id": "000-1", "answer": filler})] * 60
+        lines += ['{"question_id": "000-2", "answer": "bin\x00ary"}',
+                  json.dumps({"question_id": "000-3", "answer": "ok"})]
+    else:
+        lines = ["# Q one?", *[filler] * 60, "# Q two?", "bin\x00ary", "# Q three?", "ok"]
+    f.write_bytes("\n".join(lines).encode() + b"\n")
+    assert f.stat().st_size > 4096
+    rows, bad = _split(list(read_rows(f)))
+    assert not any("\x00" in r.answer for r in rows)
+    assert len(bad) == 1 and "NUL byte" in bad[0].reason
+    assert bad[0].line == (61 if ext == "jsonl" else 62)
+    assert rows[-1].answer == "ok"
+
+
 def _graded(i: int, **kw: object) -> GradedRow:
     base: dict[str, object] = dict(
         id=str(i), line=i, question_id=f"000-{i % 3}", question=f"Question {i % 3}?",

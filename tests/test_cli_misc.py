@@ -156,10 +156,10 @@ def test_user_text_with_rich_markup_is_printed_as_written(monkeypatch, tmp_path)
     )
     out = runner.invoke(app, ["corpus", "add", str(doc)], env={"COLUMNS": "300"})
     assert out.exit_code == 0, out.output
-    assert "added notes[x].md" in out.output
+    assert "added notes[x].md (source notes-x, ids notes-x-1…)" in out.output
     again = runner.invoke(app, ["corpus", "add", str(doc)], env={"COLUMNS": "300"})
     assert again.exit_code == 0 and "already in the bank, unchanged: notes[x].md" in again.output
-    out = runner.invoke(app, ["questions", "--source", "notes[x]"], env={"COLUMNS": "300"})
+    out = runner.invoke(app, ["questions", "--source", "notes-x"], env={"COLUMNS": "300"})
     assert out.exit_code == 0, out.output
     assert "What is [/b] batch [red]size?" in out.output
     out = runner.invoke(app, ["grade", str(tmp_path / "no[/b]such.csv")], env={"COLUMNS": "300"})

@@ -274,6 +274,15 @@ def test_binary_is_not_a_csv() -> None:
     assert "not a text/CSV file" in err.value.message
 
 
+def test_a_nul_byte_past_the_head_is_named_with_its_line() -> None:
+    rows = "".join(f"q{i},r,a,1\n" for i in range(800))
+    raw = f"question,reference_answer,answer,score\n{rows}q,r,a\x00b,1\n".encode()
+    assert raw.index(b"\x00") > 4096
+    with pytest.raises(DatasetError) as err:
+        decode_dataset(raw)
+    assert err.value.line == 802 and "NUL byte" in err.value.message
+
+
 def test_utf8_with_bom_decodes() -> None:
     assert decode_dataset("\ufeffquestion,answer\nq,café\n".encode()) == "question,answer\nq,café\n"
 

@@ -193,6 +193,9 @@ Leave a Reply
 def test_source_id_rule() -> None:
     assert source_id_for("000_0c3ea6e084bbaa33") == "000"
     assert source_id_for("my-notes") == "my-notes"
+    assert source_id_for("My notes (v2)") == "My-notes-v2"
+    assert source_id_for("a#b/c") == "a-b-c" and source_id_for(".") == "doc"
+    assert source_id_for("заметки_1.0") == "заметки_1.0"
 
 
 def test_passages_cover_reference(bank) -> None:

@@ -48,9 +48,13 @@ class _Block:
 
 
 def source_id_for(stem: str) -> str:
-    """'000_0c3e…' -> '000'; a user's 'my-notes' stays 'my-notes'."""
+    """'000_0c3e…' -> '000'; a user's 'my-notes' stays 'my-notes', 'My notes (v2)' becomes
+    'My-notes-v2': question ids are typed on command lines and written in CSV cells, so they
+    keep to letters, digits, '_', '.' and '-'."""
     m = re.match(r"^(\d{3})_", stem)
-    return m.group(1) if m else stem
+    if m:
+        return m.group(1)
+    return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "doc"
 
 
 # ----------------------------------------------------------------------------- detection

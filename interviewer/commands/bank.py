@@ -277,9 +277,10 @@ def corpus_add(
     except CorpusError as exc:
         fail(str(exc), hint=exc.hint)
     thin = sum(q.thin for q in doc.questions)
+    sid = doc.questions[0].source
     console.print(
-        f"{'added' if changed else 'already in the bank, unchanged:'} {lit(file.name)}: "
-        f"{len(doc.questions)} questions ({thin} thin), "
+        f"{'added' if changed else 'already in the bank, unchanged:'} {lit(file.name)} "
+        f"(source {lit(sid)}, ids {lit(sid)}-1…): {len(doc.questions)} questions ({thin} thin), "
         f"{len(doc.warnings)} warnings → {lit(settings.user_corpus_dir)}"
     )
     for w in doc.warnings:

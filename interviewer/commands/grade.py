@@ -36,6 +36,7 @@ from interviewer.batch import (
     rows_path,
 )
 from interviewer.commands.common import console, err_console, fail, lit, settings_from
+from interviewer.wording import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from interviewer.grading.models import Assessment
@@ -501,7 +502,7 @@ def grade_command(
     elif result.bad_count:
         listed = ("listed above" if result.bad_count <= MAX_LISTED_BAD
                   else f"the first {MAX_LISTED_BAD} listed above")
-        err_console.print(f"[yellow]{result.bad_count} rows skipped[/] ({listed})",
+        err_console.print(f"[yellow]{plural(result.bad_count, 'row')} skipped[/] ({listed})",
                           highlight=False)
     if result.graded + result.resumed == 0:
         err_console.print("[red]error:[/] nothing could be graded", highlight=False)

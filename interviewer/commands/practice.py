@@ -116,8 +116,8 @@ def register(app: typer.Typer) -> None:
         from rich import box
         from rich.table import Table
 
-        from interviewer.clip import clip
         from interviewer.history import HistoryError
+        from interviewer.wording import clip
 
         settings = settings_from(ctx)
         h = _open_history(settings)

@@ -22,7 +22,6 @@ from textual.widget import Widget
 from textual.widgets import Footer, TextArea
 
 from interviewer.bank.models import Question
-from interviewer.clip import clip
 from interviewer.grading.features import content_terms
 from interviewer.grading.models import Assessment, Citation, Grade, Reference
 from interviewer.grading.offline import follow_up_question
@@ -33,7 +32,6 @@ from interviewer.tui.widgets.feedback import (
     FeedbackCard,
     LlmCard,
     citations_block,
-    plural,
     references_block,
 )
 from interviewer.tui.widgets.messages import (
@@ -44,6 +42,7 @@ from interviewer.tui.widgets.messages import (
 )
 from interviewer.tui.widgets.status import StatusLine, TitleBar
 from interviewer.tui.widgets.timer import QuestionTimer
+from interviewer.wording import clip, plural
 
 if TYPE_CHECKING:
     from interviewer.tui.app import InterviewerApp, SessionConfig

@@ -14,9 +14,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from interviewer.clip import clip
-from interviewer.tui.widgets.feedback import bullets, plural
+from interviewer.tui.widgets.feedback import bullets
 from interviewer.tui.widgets.timer import fmt_seconds
+from interviewer.wording import clip, plural
 
 if TYPE_CHECKING:
     from interviewer.tui.screens.practice import MockItem

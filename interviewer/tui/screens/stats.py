@@ -10,8 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Sparkline, Static
 
-from interviewer.clip import clip
 from interviewer.history import Stats
+from interviewer.wording import clip
 
 
 def stats_tables(stats: Stats) -> tuple[Text, Table, Table]:

@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from interviewer.clip import clip
 from interviewer.grading.models import Assessment, Band, Citation, Grade, Reference
+from interviewer.wording import clip
 
 BAND_STYLE: dict[str, str] = {
     Band.excellent: "bold green",
@@ -20,11 +20,6 @@ BAND_STYLE: dict[str, str] = {
     Band.weak: "red",
     Band.off_topic: "bold red",
 }
-
-
-def plural(n: int, word: str) -> str:
-    """'1 question', '3 questions'."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def score_line(score: float, band: str, label: str) -> Text:
