@@ -200,6 +200,7 @@ async def test_answer_saved_when_grading_raises(
         assert row["status"] == "error" and "fell over" in row["error"]
         shown = " ".join(texts(screen, ErrorMessage))
         assert "Grading failed" in shown and "saved" in shown
+        assert "grading failed" in str(screen.query_one("#answer").border_title)
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert screen.turn is not None and screen.turn.question.id == q2.id
@@ -482,6 +483,35 @@ async def test_shrinking_the_terminal_keeps_the_latest_message_in_view(
             # The newest message is on screen, its start first (a long one is read from the top).
             assert top <= last.virtual_region.y <= top + transcript.scrollable_content_region.height
             assert last.virtual_region.bottom >= top or transcript.max_scroll_y == 0
+
+
+async def test_resizing_while_reading_back_does_not_jump_to_the_end(
+        bank: Bank, settings: Settings, history: History) -> None:
+    from textual.containers import VerticalScroll
+
+    q = rich_questions(bank, 1)[0]
+    app = InterviewerApp(settings, bank, deck=[q], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(4):
+            await pilot.press("ctrl+r")
+        await pilot.pause()
+        transcript = app.screen.query_one("#transcript", VerticalScroll)
+        await pilot.press("ctrl+up", "ctrl+up")
+        await pilot.pause()
+        assert transcript.scroll_y < transcript.max_scroll_y
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.pause()
+        assert transcript.scroll_y < transcript.max_scroll_y  # still reading back
+        await pilot.press("ctrl+r")  # something new is said: follow it again
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        last = list(transcript.children)[-1]
+        top = transcript.scroll_y
+        assert top <= last.virtual_region.y <= top + transcript.scrollable_content_region.height
 
 
 async def test_grader_that_cannot_load_keeps_answers(bank: Bank, settings: Settings,

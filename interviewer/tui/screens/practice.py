@@ -141,6 +141,7 @@ class PracticeScreen(Screen[None]):
         self.scores: list[float] = []  # offline scores of this deck's main answers
         self.asked: dict[str, int] = {}  # question id -> times asked in this deck
         self._in_view: tuple[Widget | None, bool] = (None, False)  # newest message, top first?
+        self._reading_back = False  # the user scrolled up: a resize must not pull them down
         self._error_shown = False
 
     @property
@@ -229,6 +230,7 @@ class PracticeScreen(Screen[None]):
         transcript.mount(widget)
         if scroll or self._in_view[0] is None:
             self._in_view = (widget, top)
+            self._reading_back = False
         self.call_after_refresh(self._keep_in_view)
 
     def _keep_in_view(self) -> None:
@@ -243,7 +245,11 @@ class PracticeScreen(Screen[None]):
 
     def on_resize(self) -> None:
         # Re-wrapped text changes every offset: without this a smaller window is left mid-way.
-        self.call_after_refresh(self._keep_in_view)
+        if not self._reading_back:
+            self.call_after_refresh(self._keep_in_view)
+
+    def on_mouse_scroll_up(self) -> None:
+        self._reading_back = True
 
     # -- asking ---------------------------------------------------------------------------
     def ask(self, index: int) -> None:
@@ -317,6 +323,7 @@ class PracticeScreen(Screen[None]):
         transcript = self.query_one("#transcript", VerticalScroll)
         step = max(1, transcript.size.height - 2)
         transcript.scroll_relative(y=direction * step, animate=False)
+        self._reading_back = direction < 0 or transcript.scroll_y + step < transcript.max_scroll_y
 
     def action_submit(self) -> None:
         editor = self.query_one("#answer", TextArea)
@@ -544,6 +551,7 @@ class PracticeScreen(Screen[None]):
             ), title="grading failed"))
             return
         turn.stage = "discuss"
+        self.query_one("#answer", TextArea).border_title = "grading failed · ctrl+n next question"
         self.status.show("grading failed · your answer is saved · ctrl+n next question")
         saved = f" (attempt #{turn.attempt_id})" if turn.attempt_id is not None else ""
         self.say(ErrorMessage(Text(
