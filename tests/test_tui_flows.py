@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -559,6 +559,10 @@ async def test_answers_left_ungraded_by_an_earlier_session_are_graded(
         assert rows[aid]["status"] == "graded" and rows[aid]["score"] is not None
         assert rows[aid]["error"] is None
     assert rows[skipped]["status"] == "skipped"
+    # The main answers move the question in the review schedule, the latest one last.
+    state = history.review_state(q1.id)
+    assert state is not None and state.last_score == rows[failed]["score"]
+    assert state.last_reviewed_at == datetime.fromisoformat(rows[failed]["submitted_at"])
     # The follow-up is graded against its own point, as it would have been at the time.
     fg = rows[follow]["offline_grade"]
     assert [m["point"] for m in fg["covered"] + fg["missed"]] == [point]
@@ -736,6 +740,56 @@ async def test_unsent_text_is_warned_about_again_after_a_send(
         await pilot.pause()
         assert screen.turn is not None and screen.turn.question.id == q1.id
         assert screen.query_one("#answer", TextArea).text == "second text"
+
+
+async def test_every_key_that_would_drop_unsent_text_warns_on_its_own(
+    embedder: Embedder, bank: Bank, settings: Settings, history: History
+) -> None:
+    """A warning from one key does not arm another; new words re-arm it; quitting and skipping
+    the follow-up or the discussion warn too, and a skipped follow-up's text is not sent later
+    as a question."""
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=real_factory(embedder))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = practice(app)
+        editor = screen.query_one("#answer", TextArea)
+        await type_answer(pilot, "draft one")
+        await pilot.press("ctrl+k")  # warned by ctrl+k...
+        await pilot.press("ctrl+n")  # ...ctrl+n warns on its own
+        await pilot.pause()
+        assert screen.turn is not None and screen.turn.question.id == q1.id
+        await type_answer(pilot, " and more")
+        await pilot.press("ctrl+n")  # new words: warned again
+        await pilot.pause()
+        assert screen.turn.question.id == q1.id and editor.text == "draft one and more"
+        await pilot.press("ctrl+q")  # quitting with unsent text: warned, still running
+        await pilot.pause()
+        assert app.is_running
+        editor.clear()
+        await type_answer(pilot, "Dropout randomly drops units during training.")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.turn is not None
+                       and screen.turn.stage in ("follow_up", "discuss"), timeout=60)
+        assert screen.turn.stage == "follow_up"
+        await type_answer(pilot, "a follow-up answer")
+        await pilot.press("ctrl+k")  # would drop the follow-up answer: warned
+        await pilot.pause()
+        assert screen.turn.stage == "follow_up"
+        await pilot.press("ctrl+k")  # confirmed: skipped, and the text goes with it
+        await pilot.pause()
+        assert screen.turn.stage == "discuss" and editor.text == ""
+        assert "scored" in screen.status.message  # the score stays in the status line
+        await type_answer(pilot, "why is that missing?")
+        await pilot.press("ctrl+k")  # skipping on from the discussion: warned
+        await pilot.pause()
+        assert screen.turn.question.id == q1.id
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        assert screen.turn.question.id == q2.id
+        await pilot.press("ctrl+q")  # nothing unsent: quits
+        await pilot.pause()
+        assert not app.is_running
 
 
 async def test_the_mock_report_opens_the_deck_chooser_with_ctrl_o(

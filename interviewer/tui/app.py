@@ -26,7 +26,7 @@ from interviewer.bank.models import Bank, Question
 from interviewer.config import Settings
 from interviewer.grading.models import Assessment, Citation, Grade
 from interviewer.history import GradeUpdate, History, utcnow
-from interviewer.scheduling import next_due, review_order
+from interviewer.scheduling import ReviewState, next_due, review, review_order
 
 Mode = Literal["practice", "mock", "review"]
 MOCK_DEFAULT_COUNT = 5
@@ -252,6 +252,18 @@ class InterviewerApp(App[None]):
                 calibration_version=grade.calibration_version,
             ))
             self.regraded += 1
+            if row.get("kind") == "main" and row.get("question_id"):
+                with contextlib.suppress(Exception):  # the attempt is saved; this is a convenience
+                    self._schedule_late(row["question_id"], grade.score, row["submitted_at"])
+
+    def _schedule_late(self, question_id: str, score: float, submitted_at: str) -> None:
+        """A main answer graded after the fact moves its question in the review schedule, as if
+        graded when it was sent, unless the question has been reviewed since."""
+        when = datetime.fromisoformat(submitted_at)
+        state = self.history.review_state(question_id) or ReviewState(question_id=question_id)
+        if state.last_reviewed_at is not None and state.last_reviewed_at >= when:
+            return
+        self.history.save_review_state(review(state, score, when))
 
     def _backend_loaded(self) -> None:
         self.backend_shown = True
@@ -342,6 +354,17 @@ class InterviewerApp(App[None]):
 
         if not isinstance(self.screen, StatsScreen):
             self.push_screen(StatsScreen(self.history.stats()))
+
+    async def action_quit(self) -> None:
+        """Quit; text typed in the editor but not sent is warned about first (everything sent
+        is already in the history)."""
+        from interviewer.tui.screens.practice import PracticeScreen
+
+        if isinstance(self.screen, PracticeScreen) and self.screen.unsent_text_warned(
+            "ctrl+q", "quits without it"
+        ):
+            return
+        self.exit()
 
     def action_deck(self) -> None:
         from interviewer.tui.screens.start import StartScreen

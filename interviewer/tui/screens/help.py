@@ -21,7 +21,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+o", "choose a deck and a mode"),
     ("f2", "your stats"),
     ("f1", "this help"),
-    ("ctrl+q", "quit (everything is already saved)"),
+    ("ctrl+q", "quit (every answer you sent is saved)"),
 )
 
 FLOW = (

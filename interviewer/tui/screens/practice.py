@@ -72,7 +72,7 @@ class Turn:
     follow_request: Any = None
     skipped: bool = False
     error: str | None = None
-    discard_warned: str | None = None  # the unsent text a warning was given about
+    discard_warned: tuple[str, str] | None = None  # (key, unsent text) a warning was given about
 
 
 @dataclass
@@ -375,36 +375,45 @@ class PracticeScreen(Screen[None]):
         body.append(f"\n— {q.source}" + (f" · {src}" if src else "") + f", line {q.line}", style="dim")
         self.say(SystemMessage(body, title="reference answer"), top=True)
 
-    def unsent_text_warned(self, key: str) -> bool:
-        """True (and a warning) the first time a key would throw away this text in the editor.
+    def unsent_text_warned(self, key: str, what: str = "discards it") -> bool:
+        """True (and a warning) when a key would throw away the text in the editor.
 
-        Pressing the key again discards it; so does pressing it after typing more, once warned
-        about that very text. New text after a send is warned about afresh.
+        Only the same key pressed again, on the very same text, goes ahead: another key, or a
+        word typed since the warning, is warned about afresh.
         """
         turn = self.turn
         draft = self.query_one("#answer", TextArea).text.strip()
         if turn is None or self.finished or not draft:
             return False
-        if turn.discard_warned is None or not draft.startswith(turn.discard_warned):
-            turn.discard_warned = draft
+        if turn.discard_warned != (key, draft):
+            turn.discard_warned = (key, draft)
             self.notify(
-                f"You have unsent text: ctrl+s sends it, {key} again discards it.",
+                f"You have unsent text: ctrl+s sends it, {key} again {what}.",
                 severity="warning",
             )
             return True
         return False
+
+    def _score_status(self, turn: Turn) -> str:
+        a = turn.assessment
+        return f"Q{turn.index + 1} scored {a.score:.1f}/10 ({a.band}) · " if a else ""
 
     def action_skip(self) -> None:
         turn = self.turn
         if turn is None or self.finished:
             return
         if turn.stage == "follow_up":
-            self._discuss(turn, "ctrl+n next question · or ask about the feedback")
+            if self.unsent_text_warned("ctrl+k", "skips the follow-up and discards it"):
+                return
+            self.query_one("#answer", TextArea).clear()  # not a question about the feedback
+            self._discuss(
+                turn, f"{self._score_status(turn)}ctrl+n next question · or ask about the feedback"
+            )
             self.say(SystemMessage(Text("Follow-up skipped. ctrl+n for the next question.")))
             return
+        if self.unsent_text_warned("ctrl+k"):
+            return
         if turn.stage == "answer":
-            if self.unsent_text_warned("ctrl+k"):
-                return
             self.record_skip(turn)
         self.advance()
 
@@ -598,8 +607,12 @@ class PracticeScreen(Screen[None]):
             # The feedback stays in view from its top (score first); the follow-up is below it.
             self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"),
                      scroll=False)
-            self.query_one("#answer", TextArea).border_title = "follow-up answer · ctrl+s to send"
-            self.status.show(f"{score} · answer the follow-up below (ctrl+k skips it)")
+            editor = self.query_one("#answer", TextArea)
+            editor.border_title = "follow-up answer · ctrl+s to send"
+            self.status.show(f"{score} · follow-up below (pgdn) · ctrl+k skips it")
+            if editor.text.strip():  # typed while grading: it was not written for this question
+                self.notify("The text in the box was typed before this follow-up was asked: "
+                            "ctrl+s would send it as your follow-up answer.", severity="warning")
         else:
             self._discuss(turn, f"{score} · ctrl+n next question · or ask about the feedback")
 
