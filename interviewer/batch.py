@@ -255,6 +255,9 @@ def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
         except RecursionError:
             yield BadRow(file=file, line=n, reason="malformed JSON: nested too deeply")
             continue
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            yield BadRow(file=file, line=n, reason=f"malformed JSON: {clip(str(exc), 120)}")
+            continue
         if not isinstance(record, dict):
             yield BadRow(file=file, line=n,
                          reason=f"expected a JSON object, got {_json_kind(record)}")
@@ -760,7 +763,13 @@ def _md_inline(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", " ".join(_CONTROL.sub("", text).split()))
 
 
-def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int = 0) -> None:
+_INTERRUPTED = ("The run was interrupted: this report covers the answers graded so far; "
+                "the same command with --resume grades the rest.")
+
+
+def write_markdown_report(
+    rows_file: Path, out: Path, title: str, skipped: int = 0, interrupted: bool = False
+) -> None:
     """A Markdown report: summary table, then every graded answer."""
     summary = _summarise(read_graded(rows_file, "jsonl"))
     tmp = out.with_name(out.name + ".tmp")
@@ -768,6 +777,8 @@ def write_markdown_report(rows_file: Path, out: Path, title: str, skipped: int =
         fh.write(f"# Grading report: {_md_inline(title)}\n\n")
         fh.write(f"{plural(summary.count, 'answer')} graded, mean score {summary.mean:.1f}/10")
         fh.write(f"; {plural(skipped, 'row')} skipped.\n\n" if skipped else ".\n\n")
+        if interrupted:
+            fh.write(f"**{_INTERRUPTED}**\n\n")
         fh.write("| Band | Answers |\n|---|---:|\n")
         for band, n in summary.bands.items():
             fh.write(f"| {band} | {n} |\n")
@@ -837,7 +848,9 @@ text-align:left;vertical-align:top}td.n{text-align:right}
 """
 
 
-def write_html_report(rows_file: Path, out: Path, title: str, skipped: int = 0) -> None:
+def write_html_report(
+    rows_file: Path, out: Path, title: str, skipped: int = 0, interrupted: bool = False
+) -> None:
     """One self-contained, well-formed HTML page (inline CSS, no scripts, everything escaped)."""
     summary = _summarise(read_graded(rows_file, "jsonl"))
     tmp = out.with_name(out.name + ".tmp")
@@ -849,6 +862,8 @@ def write_html_report(rows_file: Path, out: Path, title: str, skipped: int = 0) 
         fh.write(f"<h1>Grading report: {_h(title)}</h1>\n")
         fh.write(f"<p>{plural(summary.count, 'answer')} graded, mean score {summary.mean:.1f}/10")
         fh.write(f"; {plural(skipped, 'row')} skipped.</p>\n" if skipped else ".</p>\n")
+        if interrupted:
+            fh.write(f'<p class="flags">{_h(_INTERRUPTED)}</p>\n')
         fh.write("<table><thead><tr><th>Band</th><th>Answers</th></tr></thead><tbody>\n")
         for band, n in summary.bands.items():
             fh.write(f'<tr><td><span class="band b-{_h(band)}">{_h(band)}</span></td>'
@@ -900,8 +915,8 @@ def write_html_report(rows_file: Path, out: Path, title: str, skipped: int = 0) 
 
 
 def render_report(fmt: Literal["md", "html"] | str, rows_file: Path, out: Path, title: str,
-                  skipped: int = 0) -> None:
+                  skipped: int = 0, interrupted: bool = False) -> None:
     if fmt == "md":
-        write_markdown_report(rows_file, out, title, skipped)
+        write_markdown_report(rows_file, out, title, skipped, interrupted)
     elif fmt == "html":
-        write_html_report(rows_file, out, title, skipped)
+        write_html_report(rows_file, out, title, skipped, interrupted)

@@ -7,6 +7,7 @@ cosine. Below the threshold there is no match: a batch row is then graded agains
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import OrderedDict
@@ -17,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from interviewer.bank.models import Question
+from interviewer.wording import clip
 
 if TYPE_CHECKING:  # pragma: no cover
     from interviewer.embedding import Embedder
@@ -29,9 +31,18 @@ if TYPE_CHECKING:  # pragma: no cover
 # ones fell below; two found a neighbouring question at 0.73 and 0.77, which no threshold fixes:
 # the similarity is reported with every row so a reader can check).
 DEFAULT_THRESHOLD = 0.65
+# Below this a match by meaning is said with the row: wrong neighbours ("What is underfitting?"
+# finds "What is overfitting…" at 0.79, "instance normalization" finds batch normalization at
+# 0.66) score as high as a loose paraphrase does, so a reader should check those.
+SURE_THRESHOLD = 0.80
 
 _NUMBERING = re.compile(r"^\s*(?:q(?:uestion)?\s*)?\d+\s*[.):-]\s*", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^\w]+")
+
+
+def _floor2(x: float) -> float:
+    """Two decimals, rounded down: 0.6497 is 'below 0.65', never '0.65 < 0.65'."""
+    return math.floor(x * 100) / 100
 
 
 def normalise(text: str) -> str:
@@ -74,6 +85,7 @@ class QuestionMatcher:
         # A question whose source lost its answer has nothing to grade against: an id still
         # finds it (and the caller says so), but text never matches it.
         self._matchable = [q for q in self.questions if q.reference.strip()]
+        self._index = {q.id: j for j, q in enumerate(self._matchable)}  # row of _bank_matrix
         self._sources = {q.source for q in self.questions}
         self._by_text: dict[str, Question] = {}
         for q in self._matchable:
@@ -81,6 +93,24 @@ class QuestionMatcher:
         self._matrix: np.ndarray | None = None
         self._cache: OrderedDict[str, Match] = OrderedDict()
         self._cache_size = cache_size
+
+    def _check_ids(self, out: list[Match | None], checks: dict[int, tuple[str, Question]]) -> None:
+        """A row whose question text is not its question_id's question is graded by the id, and
+        says so (the id is explicit; the text may be a typo or a copy-paste slip)."""
+        rows = list(checks)
+        vecs = self.embedder.encode([checks[i][0] for i in rows])
+        bank = self._bank_matrix()
+        for i, v in zip(rows, vecs, strict=True):
+            text, q = checks[i]
+            sim = float(v @ bank[self._index[q.id]])
+            if sim < self.threshold:
+                m = out[i]
+                assert m is not None
+                out[i] = m.model_copy(update={"reason": (
+                    f"the row's question {clip(text, 80)!r} is not {q.id}'s "
+                    f"{clip(q.question, 80)!r} (similarity {_floor2(sim):.2f}): graded against "
+                    f"{q.id}, as question_id says"
+                )})
 
     def _id_shaped(self, text: str) -> bool:
         """'000-99' or '<a source of the bank>-7': meant as an id, not as a question."""
@@ -101,12 +131,16 @@ class QuestionMatcher:
         """Matches for (question_id, question text) pairs; texts are embedded in one batch."""
         out: list[Match | None] = [None] * len(items)
         todo: dict[str, list[int]] = {}
+        checks: dict[int, tuple[str, Question]] = {}  # rows whose id and text may disagree
         for i, (qid, text) in enumerate(items):
             note: str | None = None
             if qid:
                 q = self._by_id.get(qid.strip())
                 if q is not None:
                     out[i] = Match(question=q, by="id", similarity=1.0, best=q)
+                    if (text and text.strip() != q.id and q.id in self._index
+                            and normalise(text) != normalise(q.question)):
+                        checks[i] = (text, q)
                     continue
                 note = f"unknown question_id {qid[:80]!r}"
                 if not text:
@@ -130,6 +164,8 @@ class QuestionMatcher:
                 out[i] = cached if note is None else cached.model_copy(update={"reason": note})
                 continue
             todo.setdefault(text, []).append(i)
+        if checks:
+            self._check_ids(out, checks)
         if todo and self._matchable:
             texts = list(todo)
             sims = self.embedder.encode(texts) @ self._bank_matrix().T
@@ -138,12 +174,18 @@ class QuestionMatcher:
                 sim = round(float(row[j]), 4)
                 best = self._matchable[j]
                 if sim >= self.threshold:
-                    m = Match(question=best, by="embedding", similarity=sim, best=best)
+                    unsure = None if sim >= SURE_THRESHOLD else (
+                        f"matched by meaning to {best.id} {clip(best.question, 80)!r} "
+                        f"(similarity {sim:.2f}): check it is the question you meant"
+                    )
+                    m = Match(question=best, by="embedding", similarity=sim, best=best,
+                              reason=unsure)
                 else:
                     m = Match(
                         by="none", similarity=sim, best=best,
                         reason=f"no bank question matches (closest: {best.id} "
-                        f"{best.question!r}, similarity {sim:.2f} < {self.threshold:.2f})",
+                        f"{best.question!r}, similarity {_floor2(sim):.2f} < "
+                        f"{self.threshold:.2f})",
                     )
                 self._cache[text] = m
                 if len(self._cache) > self._cache_size:

@@ -215,6 +215,34 @@ def _numbered(tmp_path: Path, n: int, tag: str = "Answer") -> Path:
     ])
 
 
+def test_sigterm_mid_run_keeps_the_rows_and_a_report_that_says_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    f = _numbered(tmp_path, 12)
+    out = tmp_path / "report.md"
+    from interviewer.assessor import Assessor
+
+    real = Assessor.assess_many
+
+    def terminated(self: Assessor, reqs: Any, concurrency: int = 4) -> Iterator[Any]:
+        for i, a in enumerate(real(self, reqs, concurrency)):
+            if i == 4:
+                os.kill(os.getpid(), signal.SIGTERM)  # what `timeout` and CI send
+            yield a
+
+    monkeypatch.setattr(Assessor, "assess_many", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 130 and "--resume" in r.stderr
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+    text = out.read_text("utf-8")
+    assert "answers graded" in text and "The run was interrupted" in text
+    assert 1 <= text.count("\n### ") < 12
+
+
 def test_interrupt_then_resume_grades_each_row_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -94,6 +94,15 @@ def test_rows_without_id_never_collide_with_explicit_ids(tmp_path: Path) -> None
     assert "line number given as id to the row at line 2" in bad[0].reason
 
 
+def test_jsonl_with_a_5000_digit_number_is_a_bad_row(tmp_path: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    f.write_text('{"question_id": "000-1", "answer": "x", "id": ' + "1" * 5000 + "}\n"
+                 + json.dumps({"question_id": "000-2", "answer": "fine"}) + "\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert [r.answer for r in rows] == ["fine"]
+    assert [b.line for b in bad] == [1] and bad[0].reason.startswith("malformed JSON")
+
+
 def test_csv_multiline_fields_keep_the_starting_line(tmp_path: Path) -> None:
     f = tmp_path / "a.csv"
     raw = (

@@ -98,7 +98,7 @@ def test_corpus_add_good_and_bad_files(tmp_path: Path) -> None:
     )
     out = run("corpus", "add", str(good))
     assert out.returncode == 0, out.stderr
-    assert "1 questions" in out.stdout
+    assert "1 question " in out.stdout
     rows = json.loads(run("questions", "--json", "--source", "team-notes").stdout)
     assert [r["id"] for r in rows] == ["team-notes-1"]
 

@@ -146,6 +146,13 @@ def test_a_key_in_the_config_file_is_warned_about_never_shown(monkeypatch, tmp_p
     assert "SECRET" not in err
 
 
+def test_corpus_add_refuses_a_readme_it_would_never_load(tmp_path) -> None:
+    doc = tmp_path / "README.md"
+    doc.write_text("## What is X?\n\nX is a thing that does Y for Z reasons.\n", "utf-8")
+    out = runner.invoke(app, ["corpus", "add", str(doc)])
+    assert out.exit_code == 2 and "rename it" in out.output
+
+
 def test_user_text_with_rich_markup_is_printed_as_written(monkeypatch, tmp_path) -> None:
     doc = tmp_path / "notes[x].md"
     doc.write_text(

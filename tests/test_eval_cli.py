@@ -123,6 +123,15 @@ def test_calibrate_writes_a_versioned_file_that_eval_can_use(tmp_path: Path) -> 
     assert json.loads(out)["n"] == len(ROWS)
 
 
+def test_calibrate_never_writes_over_its_dataset(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("question,reference_answer,answer,score\nQ,R,A,1\nQ2,R,B,2\n", "utf-8")
+    before = data.read_bytes()
+    code, _, err = run("calibrate", str(data), "--output", str(tmp_path / "." / "d.csv"))
+    assert code == 2 and "is the dataset itself" in err
+    assert data.read_bytes() == before
+
+
 def test_calibrate_needs_enough_questions(tmp_path: Path) -> None:
     data = write(tmp_path / "set.csv", ROWS)
     code, _, err = run("calibrate", str(data), "--output", str(tmp_path / "c.json"))

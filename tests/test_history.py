@@ -185,5 +185,10 @@ def test_stats_and_history_commands(isolated_dirs: Path, tmp_path: Path) -> None
     exp = runner.invoke(app, ["history", "--export", str(target)])
     assert exp.exit_code == 0 and "wrote 2 attempts" in exp.output
     assert len(target.read_text().splitlines()) == 2
+    again = runner.invoke(app, ["history", "--export", str(target)])  # never clobbered unasked
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert len(target.read_text().splitlines()) == 2
+    forced = runner.invoke(app, ["history", "--export", str(target), "--overwrite"])
+    assert forced.exit_code == 0 and "wrote 2 attempts" in forced.output
     bad = runner.invoke(app, ["history", "--export", str(tmp_path / "h.xlsx")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output

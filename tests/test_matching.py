@@ -7,7 +7,7 @@ import pytest
 from interviewer.bank.loader import load_bank
 from interviewer.bank.models import Bank
 from interviewer.embedding import Embedder
-from interviewer.matching import DEFAULT_THRESHOLD, QuestionMatcher, normalise
+from interviewer.matching import DEFAULT_THRESHOLD, SURE_THRESHOLD, QuestionMatcher, normalise
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,46 @@ def test_an_id_shaped_heading_that_is_no_id_is_said_to_be_unknown(bank: Bank) ->
     m = QuestionMatcher(bank.questions, NoModel())  # type: ignore[arg-type]
     miss = m.match(None, "999-99")
     assert not miss.matched and "unknown question id '999-99'" in (miss.reason or "")
+
+
+@pytest.mark.slow
+def test_a_loose_match_is_said_and_an_id_that_contradicts_its_text_too(
+    bank: Bank, embedder: Embedder
+) -> None:
+    m = QuestionMatcher(bank.questions, embedder)
+    close, loose, contradicted, agreeing = m.match_many([
+        (None, "What does dropout do in a neural network?"),
+        (None, "What is underfitting?"),  # nearest: the overfitting question, by meaning only
+        ("000-17", "What is a convolution kernel?"),
+        ("000-17", "Explain the concept of dropout."),
+    ])
+    assert close.question is not None and close.question.id == "000-17"
+    assert (close.similarity or 0) >= SURE_THRESHOLD and close.reason is None
+    if loose.matched:  # matched: the row must say it was a loose match to check
+        assert (loose.similarity or 1) < SURE_THRESHOLD
+        assert loose.reason and "check it is the question you meant" in loose.reason
+    assert contradicted.question is not None and contradicted.question.id == "000-17"
+    assert contradicted.reason and "is not 000-17's" in contradicted.reason
+    assert agreeing.question is not None and agreeing.reason is None
+
+
+def test_a_similarity_just_under_the_threshold_never_reads_as_equal(bank: Bank) -> None:
+    import numpy as np
+
+    class Fixed:
+        """Every text lands at cosine 0.6497 from the first bank question."""
+
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if len(texts) == self.n:  # the bank's questions: unit basis vectors
+                return np.eye(self.n, dtype=np.float32)
+            v = np.zeros((len(texts), self.n), dtype=np.float32)
+            v[:, 0] = 0.6497
+            return v
+
+    n = sum(1 for q in bank.questions if q.reference.strip())
+    m = QuestionMatcher(bank.questions, Fixed(n))  # type: ignore[arg-type]
+    got = m.match(None, "something else entirely")
+    assert not got.matched and got.reason and "similarity 0.64 < 0.65" in got.reason

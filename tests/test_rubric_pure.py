@@ -349,6 +349,9 @@ def test_a_json_object_is_found_among_prose_with_braces_of_its_own() -> None:
     assert extract_json(f'Example: {{"overall": 3}}\nActual: {json.dumps(good)}') == good
     with pytest.raises(RubricParseError):
         extract_json("no {object} here {at all")
+    for hostile in ('{"overall": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000):
+        with pytest.raises(RubricParseError):  # a parse failure (repaired once), not a crash
+            extract_json(hostile)
 
 
 def test_cache_key_changes_with_every_input() -> None:

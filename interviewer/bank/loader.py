@@ -224,6 +224,9 @@ def add_document(
         raise CorpusError(f"{path}: not a regular file; give a document")
     if path.suffix.lower() not in DOC_SUFFIXES:
         raise CorpusError(f"{path}: expected a text or markdown file ({', '.join(DOC_SUFFIXES)})")
+    if path.name.lower() == "readme.md":  # document_files() skips it: it would never load
+        raise CorpusError(f"{path}: a README.md describes a corpus folder and is not read as a "
+                          "document; rename it (e.g. my-questions.md) and add it again")
     doc = parse_file(path, read_curation(user_corpus_dir / CURATION))
     if not doc.questions:
         raise CorpusError(f"{path}: no questions found (numbered, ## headings or question lines)")

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from interviewer.bank.models import TOPICS, Bank
 from interviewer.commands.common import console, err_console, fail, lit, settings_from
+from interviewer.wording import plural
 
 if TYPE_CHECKING:
     from interviewer.config import Settings
@@ -153,7 +154,9 @@ def questions(
                       str(len(q.key_points)), "thin" if q.thin else "")
     console.print(table)
     thin = sum(q.thin for q in qs)
-    console.print(f"{len(qs)} questions, {thin} thin (left out of practice and grading decks)")
+    console.print(
+        f"{plural(len(qs), 'question')}, {thin} thin (left out of practice and grading decks)"
+    )
 
 
 def search(
@@ -205,7 +208,8 @@ def index(
     bank = load_bank_or_fail(settings)
     _, report = build_index(settings, bank, rebuild=rebuild, transient=False)
     console.print(
-        f"{report.total} passages from {len(bank.questions)} questions at {lit(report.location)}: "
+        f"{plural(report.total, 'passage')} from {plural(len(bank.questions), 'question')} "
+        f"at {lit(report.location)}: "
         f"{report.embedded} embedded, {report.total - report.embedded} unchanged, "
         f"{report.deleted} removed" + (" (rebuilt)" if report.rebuilt else "")
     )
@@ -238,7 +242,7 @@ def corpus_check(
         return
     for s in bank.sources:
         n = sum(q.source == s.id for q in bank.questions)
-        console.print(f"[bold]{lit(s.id)}[/] {lit(s.title)} — {n} questions "
+        console.print(f"[bold]{lit(s.id)}[/] {lit(s.title)} — {plural(n, 'question')} "
                       f"({lit(Path(s.path).name)})")
     console.print(f"\n[bold]thin[/] ({len(thin)}): too little reference to grade against")
     for q in thin:
@@ -280,8 +284,9 @@ def corpus_add(
     sid = doc.questions[0].source
     console.print(
         f"{'added' if changed else 'already in the bank, unchanged:'} {lit(file.name)} "
-        f"(source {lit(sid)}, ids {lit(sid)}-1…): {len(doc.questions)} questions ({thin} thin), "
-        f"{len(doc.warnings)} warnings → {lit(settings.user_corpus_dir)}"
+        f"(source {lit(sid)}, ids {lit(sid)}-1…): "
+        f"{plural(len(doc.questions), 'question')} ({thin} thin), "
+        f"{plural(len(doc.warnings), 'warning')} → {lit(settings.user_corpus_dir)}"
     )
     for w in doc.warnings:
         err_console.print(f"  {lit(_where(w.source, w.line))}: {lit(w.message)}", highlight=False)

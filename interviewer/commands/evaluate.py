@@ -7,6 +7,7 @@ distinct references of the dataset stand in for the bank in the other_question g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -274,6 +275,8 @@ def register(app: typer.Typer) -> None:
         """Refit the offline grader's calibration; report figures cross-validated by question."""
         from interviewer.grading.calibration import FEATURES, neutral
 
+        if output is not None and output.resolve() == dataset.resolve():
+            fail(f"{output}: is the dataset itself; give another file for the calibration", 2)
         rows = read_dataset(dataset)
         if len({r.group for r in rows}) < folds:
             fail(f"{dataset}: cross-validation needs at least {folds} distinct questions", 2)
@@ -294,6 +297,10 @@ def register(app: typer.Typer) -> None:
         cal = report.pop("calibration")
         assert isinstance(cal, dict)
         target = output or Path(__file__).resolve().parent.parent / "data" / "calibration.json"
+        replaced = None
+        if output is None:  # the shipped one: say which version it was
+            with contextlib.suppress(Exception):
+                replaced = _grader_calibration_version()
         try:
             target.write_text(json.dumps(cal, indent=2) + "\n", "utf-8")
         except OSError as exc:
@@ -301,7 +308,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(report))
             return
-        console.print(f"calibration {lit(cal['version'])} written to {lit(target)}")
+        console.print(f"calibration {lit(cal['version'])} written to {lit(target)}"
+                      + (f" (it replaces the shipped {lit(replaced)}; --output FILE writes "
+                         "elsewhere)" if replaced else ""))
         console.print(f"weights: {json.dumps(cal['weights'])}  intercept {cal['intercept']:.3f}")
         cv = report["cross_validated"]
         assert isinstance(cv, dict)
@@ -320,6 +329,12 @@ def register(app: typer.Typer) -> None:
                 f"{k} {_fmt(single[k])}" for k in dict.fromkeys((*FEATURES, *single)) if k in single
             )
         )
+
+
+def _grader_calibration_version() -> str:
+    from interviewer.grader import load_calibration
+
+    return load_calibration().version
 
 
 def calibrate(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,6 +107,23 @@ def _to_output(row: Row, match: Match, a: Assessment, question: str) -> GradedRo
         reference="row" if row.reference_answer else "bank",
         topics=list(q.topics) if q else [],
     )
+
+
+def _term_as_interrupt() -> Callable[[], None]:
+    """Treat SIGTERM as Ctrl-C until the returned function restores the old handler, so a
+    terminated run still flushes its rows and writes its report."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old)
+
+    return restore
 
 
 def _remove_if_empty(paths: list[Path]) -> None:
@@ -430,13 +449,16 @@ def grade_command(
 
     from interviewer.grader import GradeRequest
 
+    stop_on_term = _term_as_interrupt()  # `timeout`, CI and kill send SIGTERM: stop like Ctrl-C
     try:
         grader, assessor, matcher = _load(settings, llm, threshold)
     except KeyboardInterrupt:
+        stop_on_term()
         _remove_if_empty(created)
         err_console.print("[yellow]interrupted[/] before grading started", highlight=False)
         sys.exit(130)
     except BaseException:  # fail() while loading (no endpoint for --llm, no model)
+        stop_on_term()
         _remove_if_empty(created)
         raise
 
@@ -479,11 +501,13 @@ def grade_command(
         fail(f"{rows_file}: cannot write: {exc.strerror or exc}; rows graded so far are kept, "
              "--resume continues", 2)
     finally:
+        stop_on_term()
         if result.graded + result.resumed == 0:
             _remove_if_empty(created)  # nothing to report: leave no empty files behind
         elif out_fmt in ("md", "html"):
             try:
-                render_report(out_fmt, rows_file, out, file.name, result.bad_count)
+                render_report(out_fmt, rows_file, out, file.name, result.bad_count,
+                              interrupted=result.interrupted)
             except OSError as exc:
                 err_console.print(f"[red]error:[/] {lit(out)}: cannot write the report: "
                                   f"{lit(exc.strerror or exc)}", highlight=False, soft_wrap=True)

@@ -111,23 +111,29 @@ def register(app: typer.Typer) -> None:
             typer.Option("--export", help="Write every attempt to FILE (.csv or .jsonl)."),
         ] = None,
         limit: Annotated[int, typer.Option(help="How many recent attempts to list.")] = 20,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace an existing --export FILE.")
+        ] = False,
     ) -> None:
         """List recent attempts, or export them all with --export FILE."""
         from rich import box
         from rich.table import Table
 
         from interviewer.history import HistoryError
-        from interviewer.wording import clip
+        from interviewer.wording import clip, plural
 
         settings = settings_from(ctx)
         h = _open_history(settings)
         try:
             if export is not None:
+                if export.is_file() and export.stat().st_size and not overwrite:
+                    fail(f"{export}: already exists", hint="pass --overwrite to replace it, or "
+                         "give another file name")
                 try:
                     n = h.export(export)
                 except HistoryError as exc:
                     fail(str(exc))
-                console.print(f"wrote {n} attempts to {lit(export)}")
+                console.print(f"wrote {plural(n, 'attempt')} to {lit(export)}")
                 return
             rows = h.attempts(limit=limit)
         finally:

@@ -370,7 +370,7 @@ def extract_json(text: str) -> Any:
     text = re.sub(r"<think>.*?(</think>|$)", "", text.strip(), flags=re.S | re.I).strip()
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an integer of 5,000 digits, nested too deep
         pass
     fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
     candidate = fenced.group(1) if fenced else None
@@ -381,11 +381,13 @@ def extract_json(text: str) -> Any:
         candidate = text[start : end + 1]
     try:
         return json.loads(candidate)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         found = _largest_object(text)
         if found is not None:  # prose with braces of its own around the object
             return found
-        raise RubricParseError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+        why = f"{exc.msg} at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else (
+            "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120])
+        raise RubricParseError(f"invalid JSON: {why}") from None
 
 
 def _largest_object(text: str, tries: int = 64) -> dict[str, Any] | None:
@@ -397,7 +399,7 @@ def _largest_object(text: str, tries: int = 64) -> dict[str, Any] | None:
         tries -= 1
         try:
             obj, end = decoder.raw_decode(text, i)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict) and (best is None or end - i > best[0]):
