@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from interviewer.csv_cells import csv_cell, csv_uncell
+from interviewer.csv_cells import csv_cell, csv_uncell, header_delimiter
 from interviewer.text_sniff import HEAD_BYTES, not_text
 from interviewer.wording import clip, plural
 
@@ -292,21 +292,23 @@ class _LineFeed:
         return text
 
 
-def _tab_header(path: Path) -> bool:
-    """A header with tabs and no commas: a TSV saved as .csv (as `eval` reads it too)."""
+def _delimiter(path: Path) -> str:
+    """Tab for a .tsv; otherwise what the header shows (as `eval` reads it too)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
     try:
         with path.open("rb") as fh:
             head = fh.readline(1 << 16)
     except OSError:
-        return False
-    return b"\t" in head and b"," not in head
+        return ","
+    return header_delimiter(head.decode("utf-8", errors="replace"))
 
 
 def read_csv(path: Path) -> Iterator[Row | BadRow]:
     """CSV (or TSV) with a header row; fields may span lines inside quotes."""
     file = str(path)
     feed = _LineFeed(path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or _tab_header(path) else ","
+    delimiter = _delimiter(path)
     # strict: a closing quote must be followed by a delimiter, so a quote left open in the
     # middle of the file stops at the next quoted field instead of swallowing rows unseen.
     reader = csv.reader(feed, delimiter=delimiter, strict=True)

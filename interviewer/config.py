@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     collection: str = "passages"
     # LLM rubric
     llm_model: str = "gpt-4o-mini"
-    llm_timeout: float = Field(30.0, gt=0, le=3600)
+    llm_timeout: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)
     llm_retries: int = Field(2, ge=0, le=10)
     offline: bool = False
     # OpenAI-compatible endpoint: read from OPENAI_* as every client does.

@@ -1,4 +1,5 @@
-"""CSV cells a spreadsheet opens as text, not as formulas (CSV injection), and back exactly."""
+"""CSV as spreadsheets write it: the delimiter a header shows, and cells a spreadsheet opens as
+text, not as formulas (CSV injection), and back exactly."""
 
 from __future__ import annotations
 
@@ -17,3 +18,13 @@ def csv_cell(value: str) -> str:
 
 def csv_uncell(value: str) -> str:
     return value[1:] if value.startswith("'") and _FORMULA.match(value.lstrip("'")) else value
+
+
+def header_delimiter(header: str) -> str:
+    """The delimiter a header line uses: ',' unless it has none and shows tabs (a TSV saved as
+    .csv) or semicolons (a spreadsheet in a locale with decimal commas)."""
+    if "," in header:
+        return ","
+    if "\t" in header:
+        return "\t"
+    return ";" if ";" in header else ","

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
+from interviewer.csv_cells import header_delimiter
 from interviewer.text_sniff import HEAD_BYTES, not_text
 from interviewer.wording import clip
 
@@ -129,27 +130,30 @@ MAX_SCALE = 1e9  # squares stay exact in int64 (QWK) and finite (RMSE)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.I | re.A)
 
 
-def _number(text: str) -> float:
-    """A plain decimal number: not float()'s '0_5' (5.0) or other scripts' digits ('٣')."""
+def _number(text: str, decimal_comma: bool = False) -> float:
+    """A plain decimal number: not float()'s '0_5' (5.0) or other scripts' digits ('٣').
+    `decimal_comma`: '3,5' is 3.5, as a semicolon-separated spreadsheet writes it."""
     text = text.strip()
+    if decimal_comma and text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
     if not _NUMBER.fullmatch(text):
         raise ValueError(text)
     return float(text)
 
 
 def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
-    """Rows of an eval CSV (or TSV: `tsv`, or a header with tabs and no commas). Columns:
+    """Rows of an eval CSV (or TSV: `tsv`, or a header with tabs and no commas; or with
+    semicolons and no commas, where a score may have a decimal comma). Columns:
     question, reference_answer, answer, score, optional question_id and max_score (default 5).
     Raises DatasetError naming the line."""
     if text.startswith("\ufeff"):
         text = text[1:]
     first = re.match(r"[^\r\n]*", text)
     header_line = first.group() if first else ""
-    tab = tsv or ("\t" in header_line and "," not in header_line)
-    kind = "TSV" if tab else "CSV"
+    delimiter = "\t" if tsv else header_delimiter(header_line)
+    kind = "TSV" if delimiter == "\t" else "CSV"
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     lines = _RecordLines(text)
-    delimiter = "\t" if tab else ","
     # strict: a quote left open mid-file stops at the next quoted field, not rows later.
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
@@ -196,15 +200,17 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
             return rec[idx[name]] if name in idx else None
 
         try:
-            score = _number(get("score") or "")
+            score = _number(get("score") or "", decimal_comma=delimiter == ";")
         except ValueError:
             raise DatasetError(line, f"score {clip(repr(get('score')), 60)} is not a number") from None
         raw_max = (get("max_score") or "").strip()
         try:
-            max_score = _number(raw_max) if raw_max else 5.0
+            max_score = _number(raw_max, decimal_comma=delimiter == ";") if raw_max else 5.0
         except ValueError:
             raise DatasetError(line, f"max_score {clip(repr(raw_max), 60)} is not a number") from None
-        if max_score <= 0 or not math.isfinite(max_score):
+        if not math.isfinite(max_score):
+            raise DatasetError(line, f"max_score {clip(raw_max, 40)} is not a finite number")
+        if max_score <= 0:
             raise DatasetError(line, f"max_score must be positive, got {raw_max}")
         if max_score > MAX_SCALE:  # a typo, and its squares would overflow QWK and RMSE
             raise DatasetError(line, f"max_score {raw_max} is above {MAX_SCALE:g}: not a grade scale")

@@ -333,6 +333,14 @@ def test_a_tab_separated_file_named_csv_is_read_as_tsv(tmp_path: Path) -> None:
     assert not bad and rows[0].answer == "It drops units, at random."
 
 
+def test_a_semicolon_separated_export_is_read(tmp_path: Path) -> None:
+    f = tmp_path / "s.csv"
+    f.write_text("question_id;answer\n000-17;It drops units, at random.\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert not bad and rows[0].question_id == "000-17"
+    assert rows[0].answer == "It drops units, at random."
+
+
 def test_a_100k_row_file_streams_in_bounded_memory(tmp_path: Path) -> None:
     """Read, grade (stubbed: the real grader's caches are bounded by count) and write 100k rows."""
     import tracemalloc

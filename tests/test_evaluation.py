@@ -187,6 +187,15 @@ def test_parse_tsv_by_header_or_flag() -> None:
     assert mixed[0].score == 1
 
 
+def test_a_semicolon_separated_export_is_read_with_its_decimal_commas() -> None:
+    text = "question;reference_answer;answer;score;max_score\nWhat, then?;A ref, with commas;An answer;3,5;5\n"
+    rows = parse_dataset(text)
+    assert rows[0].question == "What, then?" and rows[0].score == 3.5 and rows[0].max_score == 5
+    with pytest.raises(DatasetError) as err:
+        parse_dataset("question,reference_answer,answer,score,max_score\nq,r,a,1,1e309\n")
+    assert err.value.line == 2 and "not a finite number" in err.value.message
+
+
 def test_duplicate_columns_are_an_error_on_line_1() -> None:
     for header in ("question,question,reference_answer,answer,score",
                    "question,reference_answer,answer,Answer,score"):
