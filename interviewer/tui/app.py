@@ -261,7 +261,7 @@ class InterviewerApp(App[None]):
         graded when it was sent, unless the question has been reviewed since."""
         when = datetime.fromisoformat(submitted_at)
         state = self.history.review_state(question_id) or ReviewState(question_id=question_id)
-        if state.last_reviewed_at is not None and state.last_reviewed_at >= when:
+        if state.last_reviewed_at is not None and state.last_reviewed_at > when:
             return
         self.history.save_review_state(review(state, score, when))
 
