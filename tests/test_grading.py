@@ -157,11 +157,11 @@ def test_follow_up_names_the_recorded_point_and_prefers_a_principle_to_an_exampl
     from interviewer.grading.offline import follow_up_question
 
     assert follow_up_question("Batch normalization") == (
-        "You didn't mention Batch normalization. What is it, and why does it matter here?"
+        "Tell me more about Batch normalization: what is it, and why does it matter here?"
     )
     # A short sentence is not a term: it is quoted.
     assert follow_up_question("Push adds an item on top.").startswith(
-        "One thing you left out: “Push adds an item on top.”"
+        "Your answer didn't develop this point: “Push adds an item on top.”"
     )
 
 

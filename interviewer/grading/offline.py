@@ -75,11 +75,13 @@ def follow_up_question(point: str) -> str:
         len(point.split()) <= 5 and not raw.endswith(".")
         and not any(w in STOPWORDS for w in words(point))
     )
+    # Worded for a point the answer may have named without explaining ("use dropout"): the
+    # similarity cannot tell a missing point from an undeveloped one.
     if term_like:
-        return f"You didn't mention {point}. What is it, and why does it matter here?"
+        return f"Tell me more about {point}: what is it, and why does it matter here?"
     return (
-        f"One thing you left out: “{point}.” "
-        "Can you explain why that is, in your own words?"
+        f"Your answer didn't develop this point: “{point}.” "
+        "Can you explain it in your own words?"
     )
 
 
