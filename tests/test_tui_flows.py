@@ -504,6 +504,14 @@ async def test_resizing_while_reading_back_does_not_jump_to_the_end(
         await pilot.pause()
         await pilot.pause()
         assert transcript.scroll_y < transcript.max_scroll_y  # still reading back
+        for _ in range(6):  # read down to the end: a resize keeps the end in view
+            await pilot.press("ctrl+down")
+        await pilot.pause()
+        assert transcript.scroll_y == transcript.max_scroll_y
+        await pilot.resize_terminal(70, 22)
+        await pilot.pause()
+        await pilot.pause()
+        assert transcript.scroll_y == transcript.max_scroll_y
         await pilot.press("ctrl+r")  # something new is said: follow it again
         await pilot.pause()
         await pilot.resize_terminal(80, 24)

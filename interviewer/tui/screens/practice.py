@@ -324,6 +324,8 @@ class PracticeScreen(Screen[None]):
         step = max(1, transcript.size.height - 2)
         transcript.scroll_relative(y=direction * step, animate=False)
         self._reading_back = direction < 0 or transcript.scroll_y + step < transcript.max_scroll_y
+        if not self._reading_back and transcript.children:  # read down to the end: stay there
+            self._in_view = (transcript.children[-1], False)
 
     def action_submit(self) -> None:
         editor = self.query_one("#answer", TextArea)
