@@ -326,6 +326,16 @@ def test_template_errors_name_the_file_and_line() -> None:
 # --- secrets and cache keys -----------------------------------------------------------------
 
 
+def test_scrub_removes_long_pieces_of_the_key_but_not_short_ones() -> None:
+    key = "gw-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9"
+    text = f"reason: part {key[5:30]} and {key[20:37]}; last four {key[-4:]}; word dropout"
+    out = scrub(text, (key,))
+    assert key[5:30] not in out and key[20:37] not in out
+    assert out.count("***") == 2 and f"last four {key[-4:]}" in out and "dropout" in out
+    short = "sk-test-SECRET123"  # a short key: pieces of 8 characters go
+    assert scrub("echo SECRET123 alone", (short,)) == "echo *** alone"
+
+
 def test_scrub_removes_the_key_and_key_shaped_strings() -> None:
     key = "local-secret-123456"
     text = f"failed with {key}; header Bearer abc.def; other sk-proj-ABCDEFGH12345678"

@@ -566,11 +566,42 @@ _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S+)")
 
 
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """Remove the API key (and anything key-shaped) from text meant for users or logs."""
+    """Remove the API key, long pieces of it, and anything key-shaped from text meant for users
+    or logs."""
     for s in secrets:
         if s and len(s) >= 4:
             text = text.replace(s, "***")
+            text = _scrub_pieces(text, s)
     return _KEYLIKE.sub("***", text)
+
+
+def _scrub_pieces(text: str, secret: str) -> str:
+    """Replace every run of at least m characters that occurs in the secret (m: half its length,
+    between 8 and 16), so an echo of part of the key is not kept either.
+
+    Fast when there is none: any such run contains one of the secret's aligned blocks of m // 2
+    characters, and those are looked for first with plain substring search.
+    """
+    m = max(8, min(16, len(secret) // 2))
+    h = m // 2
+    if len(secret) < m or not any(
+        secret[i : i + h] in text for i in range(0, len(secret) - h + 1, h)
+    ):
+        return text
+    grams = {secret[i : i + m] for i in range(len(secret) - m + 1)}
+    out: list[str] = []
+    i = start = 0
+    while i + m <= len(text):
+        if text[i : i + m] in grams:
+            j = i + m
+            while j < len(text) and text[i : j + 1] in secret:
+                j += 1
+            out += [text[start:i], "***"]
+            i = start = j
+        else:
+            i += 1
+    out.append(text[start:])
+    return "".join(out)
 
 
 def redact_url(url: str) -> str:
