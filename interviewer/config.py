@@ -86,6 +86,14 @@ class Settings(BaseSettings):
             return Path(str(v).strip()).expanduser()
         return v
 
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _not_a_file(cls, v: Path) -> Path:
+        """Said once, as a setting, rather than as every store failing in its own words."""
+        if v.exists() and not v.is_dir():
+            raise ValueError(f"{v} is a file, not a directory")
+        return v
+
     @field_validator("llm_model", "embedding_model")
     @classmethod
     def _not_blank(cls, v: str) -> str:

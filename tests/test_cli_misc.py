@@ -198,3 +198,13 @@ def test_a_data_dir_under_home_is_expanded(monkeypatch, tmp_path) -> None:
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert load_settings(data_dir="~/bank").data_dir == tmp_path / "bank"
+
+
+def test_a_data_dir_that_is_a_file_is_a_configuration_error(monkeypatch, tmp_path) -> None:
+    f = tmp_path / "not-a-dir"
+    f.write_text("x")
+    monkeypatch.setenv("INTERVIEWER_DATA_DIR", str(f))
+    for cmd in (["stats"], ["history", "--export", str(tmp_path / "h.jsonl")]):
+        out = runner.invoke(app, cmd, env={"COLUMNS": "300"})
+        assert out.exit_code == 2, out.output
+        assert "INTERVIEWER_DATA_DIR" in out.output and "is a file, not a directory" in out.output
