@@ -581,3 +581,12 @@ def test_a_markdown_heading_that_is_an_id_is_matched_by_id(tmp_path: Path, bank:
     assert q is not None
     assert row["matched_by"] == "id" and row["question_id"] == "000-17"
     assert row["question"] == q.question
+
+
+def test_an_out_path_under_a_file_names_that_file(tmp_path: Path) -> None:
+    f = _numbered(tmp_path, 2)
+    blocker = tmp_path / "ok.jsonl"
+    blocker.write_text("")
+    r = run(str(f), "--out", str(blocker / "r.jsonl"), "--offline")
+    assert r.exit_code == 2
+    assert f"{blocker} is a file, not a directory" in r.stderr

@@ -445,6 +445,9 @@ def grade_command(
             with target.open("a", encoding="utf-8"):
                 pass
         except OSError as exc:
+            blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+            if blocker is not None:  # mkdir says "File exists", which does not say which
+                fail(f"{target}: cannot write: {blocker} is a file, not a directory", 2)
             fail(f"{target}: cannot write: {exc.strerror or exc}", 2)
 
     from interviewer.grader import GradeRequest
