@@ -599,6 +599,10 @@ class PracticeScreen(Screen[None]):
         score = f"Q{turn.index + 1} scored {assessment.score:.1f}/10 ({assessment.band})"
         if grade.missed:
             llm_question = assessment.llm.follow_up if assessment.llm else None
+            if llm_question and most_shared(llm_question, [m.point for m in grade.missed]) is None:
+                # About nothing the reference says was missed: its answer could only be graded
+                # against an unrelated point, so the offline follow-up is asked instead.
+                llm_question = None
             point = (
                 point_asked_about(llm_question, grade) if llm_question
                 else grade.follow_up_point
