@@ -94,15 +94,17 @@ class QuestionMatcher:
         self._cache: OrderedDict[str, Match] = OrderedDict()
         self._cache_size = cache_size
 
-    def _check_ids(self, out: list[Match | None], checks: dict[int, tuple[str, Question]]) -> None:
+    def _check_ids(
+        self,
+        out: list[Match | None],
+        checks: dict[int, tuple[str, Question]],
+        sims: dict[str, np.ndarray],
+    ) -> None:
         """A row whose question text is not its question_id's question is graded by the id, and
-        says so (the id is explicit; the text may be a typo or a copy-paste slip)."""
-        rows = list(checks)
-        vecs = self.embedder.encode([checks[i][0] for i in rows])
-        bank = self._bank_matrix()
-        for i, v in zip(rows, vecs, strict=True):
-            text, q = checks[i]
-            sim = float(v @ bank[self._index[q.id]])
+        says so (the id is explicit; the text may be a typo or a copy-paste slip). `sims`: each
+        text's similarities to the bank's questions."""
+        for i, (text, q) in checks.items():
+            sim = float(sims[text][self._index[q.id]])
             if sim < self.threshold:
                 m = out[i]
                 assert m is not None
@@ -164,12 +166,17 @@ class QuestionMatcher:
                 out[i] = cached if note is None else cached.model_copy(update={"reason": note})
                 continue
             todo.setdefault(text, []).append(i)
+        # One model pass for every text of the batch: those to match and those to check.
+        texts = list(dict.fromkeys([*todo, *(t for t, _ in checks.values())]))
+        sims: dict[str, np.ndarray] = {}
+        if texts and self._matchable:
+            sims = dict(zip(texts, self.embedder.encode(texts) @ self._bank_matrix().T,
+                            strict=True))
         if checks:
-            self._check_ids(out, checks)
+            self._check_ids(out, checks, sims)
         if todo and self._matchable:
-            texts = list(todo)
-            sims = self.embedder.encode(texts) @ self._bank_matrix().T
-            for text, row in zip(texts, sims, strict=True):
+            for text in todo:
+                row = sims[text]
                 j = int(np.argmax(row))
                 sim = round(float(row[j]), 4)
                 best = self._matchable[j]

@@ -79,6 +79,16 @@ async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float =
     raise AssertionError("condition not met in time")
 
 
+async def long_transcript(pilot: Pilot[Any], app: InterviewerApp) -> Any:
+    """Fill the transcript past one screen (the reference answer, four times) and return it."""
+    from textual.containers import VerticalScroll
+
+    for _ in range(4):
+        await pilot.press("ctrl+r")
+    await pilot.pause()
+    return app.screen.query_one("#transcript", VerticalScroll)
+
+
 def practice(app: InterviewerApp) -> PracticeScreen:
     screen = app.screen
     assert isinstance(screen, PracticeScreen)
@@ -464,16 +474,10 @@ async def test_transcript_scrolls_from_the_editor(bank: Bank, settings: Settings
 
 async def test_shrinking_the_terminal_keeps_the_latest_message_in_view(
         bank: Bank, settings: Settings, history: History) -> None:
-    from textual.containers import VerticalScroll
-
-    q = rich_questions(bank, 1)[0]
-    app = InterviewerApp(settings, bank, deck=[q], history=history,
+    app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
                          backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(4):
-            await pilot.press("ctrl+r")
-        await pilot.pause()
-        transcript = app.screen.query_one("#transcript", VerticalScroll)
+        transcript = await long_transcript(pilot, app)
         last = list(transcript.children)[-1]
         for size in ((80, 24), (60, 20), (120, 40)):
             await pilot.resize_terminal(*size)
@@ -487,16 +491,10 @@ async def test_shrinking_the_terminal_keeps_the_latest_message_in_view(
 
 async def test_resizing_while_reading_back_does_not_jump_to_the_end(
         bank: Bank, settings: Settings, history: History) -> None:
-    from textual.containers import VerticalScroll
-
-    q = rich_questions(bank, 1)[0]
-    app = InterviewerApp(settings, bank, deck=[q], history=history,
+    app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
                          backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(4):
-            await pilot.press("ctrl+r")
-        await pilot.pause()
-        transcript = app.screen.query_one("#transcript", VerticalScroll)
+        transcript = await long_transcript(pilot, app)
         await pilot.press("ctrl+up", "ctrl+up")
         await pilot.pause()
         assert transcript.scroll_y < transcript.max_scroll_y

@@ -299,8 +299,10 @@ def register(app: typer.Typer) -> None:
         target = output or Path(__file__).resolve().parent.parent / "data" / "calibration.json"
         replaced = None
         if output is None:  # the shipped one: say which version it was
+            from interviewer.grader import load_calibration
+
             with contextlib.suppress(Exception):
-                replaced = _grader_calibration_version()
+                replaced = load_calibration().version
         try:
             target.write_text(json.dumps(cal, indent=2) + "\n", "utf-8")
         except OSError as exc:
@@ -329,12 +331,6 @@ def register(app: typer.Typer) -> None:
                 f"{k} {_fmt(single[k])}" for k in dict.fromkeys((*FEATURES, *single)) if k in single
             )
         )
-
-
-def _grader_calibration_version() -> str:
-    from interviewer.grader import load_calibration
-
-    return load_calibration().version
 
 
 def calibrate(

@@ -396,9 +396,9 @@ class PracticeScreen(Screen[None]):
             return True
         return False
 
-    def _score_status(self, turn: Turn) -> str:
-        a = turn.assessment
-        return f"Q{turn.index + 1} scored {a.score:.1f}/10 ({a.band}) · " if a else ""
+    @staticmethod
+    def _scored(turn: Turn, score: float, band: str) -> str:
+        return f"Q{turn.index + 1} scored {score:.1f}/10 ({band})"
 
     def action_skip(self) -> None:
         turn = self.turn
@@ -408,9 +408,9 @@ class PracticeScreen(Screen[None]):
             if self.unsent_text_warned("ctrl+k", "skips the follow-up and discards it"):
                 return
             self.query_one("#answer", TextArea).clear()  # not a question about the feedback
-            self._discuss(
-                turn, f"{self._score_status(turn)}ctrl+n next question · or ask about the feedback"
-            )
+            a = turn.assessment
+            scored = f"{self._scored(turn, a.score, a.band)} · " if a else ""
+            self._discuss(turn, f"{scored}ctrl+n next question · or ask about the feedback")
             self.say(SystemMessage(Text("Follow-up skipped. ctrl+n for the next question.")))
             return
         if self.unsent_text_warned("ctrl+k"):
@@ -576,7 +576,7 @@ class PracticeScreen(Screen[None]):
             return
         self.say(FeedbackCard(grade, self.iapp.source_titles), top=True)
         self.status.show(
-            f"Q{turn.index + 1} scored {grade.score:.1f}/10 ({grade.band})", busy=False
+            self._scored(turn, grade.score, grade.band), busy=False
         )
 
     def _show_llm(self, turn: Turn, assessment: Assessment) -> None:
@@ -596,7 +596,7 @@ class PracticeScreen(Screen[None]):
         if turn.grade is None:
             return
         grade = turn.grade
-        score = f"Q{turn.index + 1} scored {assessment.score:.1f}/10 ({assessment.band})"
+        score = self._scored(turn, assessment.score, assessment.band)
         if grade.missed:
             llm_question = assessment.llm.follow_up if assessment.llm else None
             if llm_question and most_shared(llm_question, [m.point for m in grade.missed]) is None:
