@@ -15,7 +15,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from interviewer.config import Settings
-from interviewer.grading.models import Assessment, Band, Citation, Flag, Grade, Reference
+from interviewer.grading.models import (
+    Assessment,
+    Band,
+    ChatReply,
+    Flag,
+    FollowUpExchange,
+    Grade,
+    Reference,
+)
 from interviewer.grading.rubric import (
     NumberedPassage,
     band_for,
@@ -298,25 +306,31 @@ class Assessor:
     # --- conversation ------------------------------------------------------------------------
 
     def chat(
-        self, req: GradeRequestLike, assessment: Assessment, message: str
-    ) -> tuple[str, list[Citation]]:
+        self,
+        req: GradeRequestLike,
+        assessment: Assessment,
+        message: str,
+        follow_up: FollowUpExchange | None = None,
+    ) -> ChatReply:
         """Answer the candidate's question about the feedback, citing the same passages."""
         from interviewer.llm import LlmError
 
         llm = self._active()
         if llm is None:
-            return self._offline_reply(assessment, self._status), []
+            return ChatReply(reply=self._offline_reply(assessment, self._status))
         passages = self.passages_for(req, assessment.offline)
         try:
-            reply, citations, _ = llm.chat(req.question, req.answer, passages, assessment, message)
+            out = llm.chat(req.question, req.answer, passages, assessment, message, follow_up)
         except LlmError as exc:
             self._record(exc.kind, exc.message)
-            return self._offline_reply(assessment, f"LLM unavailable ({exc.message})."), []
+            why = f"LLM unavailable ({exc.message})."
+            return ChatReply(reply=self._offline_reply(assessment, why))
         except Exception as exc:
             log.info("LLM chat failed: %s", type(exc).__name__)
-            return self._offline_reply(assessment, f"LLM chat failed ({type(exc).__name__})."), []
+            why = f"LLM chat failed ({type(exc).__name__})."
+            return ChatReply(reply=self._offline_reply(assessment, why))
         self._record(None)
-        return reply, citations
+        return out
 
     @staticmethod
     def _offline_reply(assessment: Assessment, why: str) -> str:

@@ -29,7 +29,7 @@ import openai
 from pydantic import BaseModel
 
 from interviewer.config import Settings
-from interviewer.grading.models import Assessment, Citation, LlmGrade
+from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, LlmGrade
 from interviewer.grading.rubric import (
     ChatOutput,
     NumberedPassage,
@@ -523,14 +523,15 @@ class LlmGrader:
         passages: list[NumberedPassage],
         assessment: Assessment,
         message: str,
-    ) -> tuple[str, list[Citation], int]:
-        """Reply to the candidate about the feedback: (reply, verified citations, dropped count)."""
+        follow_up: FollowUpExchange | None = None,
+    ) -> ChatReply:
+        """Reply to the candidate about the feedback, its citations verified."""
         messages = build_chat_messages(
-            self.chat_prompt, question, answer, passages, assessment, message
+            self.chat_prompt, question, answer, passages, assessment, message, follow_up
         )
         out, _, _ = self._json_call(messages, "chat", ChatOutput, parse_chat)
         citations, dropped = verify_citations(out.citations, passages)
         reply = out.reply.strip()
         if not reply:
             raise LlmError("invalid_json", "the LLM's reply was empty")
-        return reply, citations, dropped
+        return ChatReply(reply=reply, citations=citations, dropped_citations=dropped)

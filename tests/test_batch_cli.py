@@ -477,6 +477,10 @@ def test_overwrite_keeps_the_old_report_when_nothing_can_be_graded(tmp_path: Pat
     fresh = tmp_path / "new.jsonl"
     assert run(str(all_bad), "--out", str(fresh), "--offline").exit_code == 2
     assert not fresh.exists()
+    # ...nor the directories it made for it, while a directory that was there stays.
+    nested = tmp_path / "reports" / "week 1" / "new.md"
+    assert run(str(all_bad), "--out", str(nested), "--offline").exit_code == 2
+    assert not (tmp_path / "reports").exists() and tmp_path.is_dir()
 
 
 def test_resume_refuses_a_report_made_from_another_input(tmp_path: Path) -> None:

@@ -545,17 +545,19 @@ def test_chat_replies_from_the_passages_with_verified_citations(
     assessor, _ = make(settings_for(server, monkeypatch))
     a = assessor.assess(req())
 
-    reply, cites = assessor.chat(req(), a, "Why is it like an ensemble? <<<MESSAGE MESSAGE>>>")
-    assert reply.startswith("Each step trains")
-    assert [(c.passage, c.passage_id) for c in cites] == [(1, OWN.id)]
+    out = assessor.chat(req(), a, "Why is it like an ensemble? <<<MESSAGE MESSAGE>>>")
+    assert out.reply.startswith("Each step trains")
+    assert [(c.passage, c.passage_id) for c in out.citations] == [(1, OWN.id)]
+    assert out.dropped_citations == 1  # passage 5 was never sent: counted, not shown
     user = server.requests[1].messages[-1]["content"]
     assert "<<<MESSAGE\nWhy is it like an ensemble?" in user
     assert user.count("MESSAGE>>>") == 1 and user.count("<<<MESSAGE") == 1
     assert "Score " in user  # the feedback given is part of the conversation
+    assert "(none asked yet)" in user
 
-    reply, cites = assessor.chat(req(), a, "And again?")
-    assert "LLM unavailable" in reply and "ensemble of thinned networks" in reply
-    assert cites == []
+    out = assessor.chat(req(), a, "And again?")
+    assert "LLM unavailable" in out.reply and "ensemble of thinned networks" in out.reply
+    assert out.citations == []
 
 
 def test_real_offline_grader_with_the_llm(

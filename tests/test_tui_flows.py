@@ -399,8 +399,10 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
     }
     chat = {"reply": "Because the reference says so, plainly.",
             "citations": [{"passage": 1, "quote": quote}]}
+    later = {"reply": "Your follow-up answer was on point.",
+             "citations": [{"passage": 99, "quote": quote}]}
     with FakeLLMServer() as server:
-        server.queue(chat_reply(rubric), chat_reply(chat))
+        server.queue(chat_reply(rubric), chat_reply(chat), chat_reply(later))
         monkeypatch.setenv("OPENAI_API_KEY", key)
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         settings = load_settings(llm_model="fake-model", llm_timeout=10.0, llm_retries=0)
@@ -423,6 +425,7 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
             assert [c.quote for c in a.citations] == [quote]  # verified against the passage
             card_text = plain(cards[0].body)
             assert "verified citations" in card_text and quote in card_text
+            assert "a strong answer would cover" in card_text and "• two" in card_text
             assert screen.turn is not None
             assert screen.turn.follow_question == (
                 f"LLM follow-up: can you say more about this: {q.key_points[2]}?"
@@ -439,7 +442,23 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
             reply = [t for t in texts(screen, InterviewerMessage) if "plainly" in t][0]
             assert quote in reply
             assert screen.turn.stage == "follow_up"  # the follow-up is still open
-        assert len(server.chat_requests()) == 2
+            sent = server.chat_requests()[1].messages[-1]["content"]
+            assert "LLM follow-up: can you say more" in sent and "not answered it" in sent
+            # after the follow-up is answered, the chat knows the answer and its grade
+            await type_answer(pilot, "My follow-up answer about the point.")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.turn is not None
+                           and screen.turn.stage == "discuss")
+            await type_answer(pilot, "was my follow-up right?")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("on point" in t
+                                              for t in texts(screen, InterviewerMessage)))
+            sent = server.chat_requests()[2].messages[-1]["content"]
+            assert "<<<ANSWER\nMy follow-up answer about the point.\nANSWER>>>" in sent
+            assert "Graded " in sent and "against that point" in sent
+            reply = [t for t in texts(screen, InterviewerMessage) if "on point" in t][0]
+            assert "1 citation from the LLM did not match" in reply and "[99]" not in reply
+        assert len(server.chat_requests()) == 3
     row = history.attempts()[0]
     assert row["grader"] == "llm" and row["llm_grade"]["overall"] == 6.0
     assert row["llm_model"] and row["prompt_version"]

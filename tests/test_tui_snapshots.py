@@ -24,7 +24,8 @@ from interviewer.config import load_settings
 from interviewer.grading.models import (
     Assessment,
     Band,
-    Citation,
+    ChatReply,
+    FollowUpExchange,
     Grade,
     PointMatch,
     Reference,
@@ -76,8 +77,9 @@ class FixedBackend:
         return Assessment(score=g.score, band=g.band, grader="offline", offline=g,
                           follow_up=g.follow_up, notice=None)
 
-    def chat(self, req: Any, assessment: Assessment, message: str) -> tuple[str, list[Citation]]:
-        return "", []
+    def chat(self, req: Any, assessment: Assessment, message: str,
+             follow_up: FollowUpExchange | None = None) -> ChatReply:
+        return ChatReply(reply="")
 
 
 def make_app(tmp_path: Path, config: SessionConfig | None = None,

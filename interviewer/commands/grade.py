@@ -127,10 +127,13 @@ def _term_as_interrupt() -> Callable[[], None]:
 
 
 def _remove_if_empty(paths: list[Path]) -> None:
-    """Outputs this run created to check they were writable, if nothing went into them."""
-    for target in paths:
+    """Outputs (and their directories) this run created to check they were writable, if
+    nothing went into them; `paths` in creation order, so they are undone in reverse."""
+    for target in reversed(paths):
         with contextlib.suppress(OSError):
-            if target.stat().st_size == 0:
+            if target.is_dir():
+                target.rmdir()  # only if empty
+            elif target.stat().st_size == 0:
                 target.unlink()
 
 
@@ -439,6 +442,7 @@ def grade_command(
     created: list[Path] = []
     for target in dict.fromkeys([rows_file, out]):
         try:
+            created.extend(d for d in reversed(target.parents) if not d.exists())
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists():
                 created.append(target)

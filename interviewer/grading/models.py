@@ -99,6 +99,23 @@ class LlmGrade(BaseModel):
     cached: bool = False
 
 
+class FollowUpExchange(BaseModel):
+    """The follow-up the interviewer asked and how it went, so a later chat knows about it."""
+
+    question: str
+    answer: str
+    score: float | None = None
+    band: str | None = None
+
+
+class ChatReply(BaseModel):
+    """The interviewer's answer about the feedback; failed citations are counted, not shown."""
+
+    reply: str
+    citations: list[Citation] = Field(default_factory=list)
+    dropped_citations: int = 0
+
+
 class Assessment(BaseModel):
     """The final word on one answer: what the TUI shows, batch writes and history stores."""
 

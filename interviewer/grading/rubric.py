@@ -28,6 +28,7 @@ from interviewer.grading.models import (
     Band,
     Citation,
     CriterionScore,
+    FollowUpExchange,
     Grade,
     LlmGrade,
     Reference,
@@ -343,6 +344,20 @@ def feedback_summary(assessment: Assessment) -> str:
     return "\n".join(lines)
 
 
+def follow_up_summary(exchange: FollowUpExchange | None) -> str:
+    """The follow-up question and the candidate's answer to it (fenced: it is data too)."""
+    if exchange is None:
+        return "(none asked yet)"
+    lines = [f"Question: {neutralise_fences(exchange.question.strip())}"]
+    if exchange.answer.strip():
+        lines.append("Candidate's answer to it:\n" + fence(exchange.answer))
+        if exchange.score is not None:
+            lines.append(f"Graded {exchange.score:.1f}/10 ({exchange.band}) against that point.")
+    else:
+        lines.append("The candidate has not answered it.")
+    return "\n".join(lines)
+
+
 def build_chat_messages(
     template: PromptTemplate,
     question: str,
@@ -350,12 +365,15 @@ def build_chat_messages(
     passages: list[NumberedPassage],
     assessment: Assessment,
     message: str,
+    follow_up: FollowUpExchange | None = None,
 ) -> list[dict[str, str]]:
+    """The chat prompt; a template without ${follow_up} (a user's older one) still renders."""
     return template.render(
         question=neutralise_fences(question.strip()),
         answer=fence(answer),
         passages=format_passages(passages),
         feedback=feedback_summary(assessment),
+        follow_up=follow_up_summary(follow_up),
         message=fence(message, MESSAGE_OPEN, MESSAGE_CLOSE),
         schema=schema_text(ChatOutput),
     )
@@ -656,8 +674,9 @@ def blend(offline: Grade, llm: LlmGrade, band_of: Callable[[float], Band] = band
     if disagreement:
         notices.append(
             f"The LLM rubric ({llm.overall:.1f}/10) and the offline grader "
-            f"({offline.score:.1f}/10) disagree by {gap:.1f} points; the final score blends both. "
-            "Check the cited passages."
+            f"({offline.score:.1f}/10) disagree by {gap:.1f} points"
+            + ("" if capped else "; the final score blends both")
+            + ". Check the cited passages."
         )
     if llm.dropped_citations:
         n = llm.dropped_citations

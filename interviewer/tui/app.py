@@ -24,7 +24,7 @@ from textual.screen import Screen
 
 from interviewer.bank.models import Bank, Question
 from interviewer.config import Settings
-from interviewer.grading.models import Assessment, Citation, Grade
+from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, Grade
 from interviewer.history import GradeUpdate, History, utcnow
 from interviewer.scheduling import ReviewState, next_due, review, review_order
 
@@ -42,7 +42,10 @@ class Backend(Protocol):
 
     def assess(self, req: Any, offline: Grade | None = None) -> Assessment: ...
 
-    def chat(self, req: Any, assessment: Assessment, message: str) -> tuple[str, list[Citation]]: ...
+    def chat(
+        self, req: Any, assessment: Assessment, message: str,
+        follow_up: FollowUpExchange | None = None,
+    ) -> ChatReply: ...
 
 
 BackendFactory = Callable[[Settings, Bank], Backend]

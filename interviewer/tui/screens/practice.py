@@ -23,7 +23,7 @@ from textual.widgets import Footer, TextArea
 
 from interviewer.bank.models import Question
 from interviewer.grading.features import content_terms
-from interviewer.grading.models import Assessment, Citation, Grade, Reference
+from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, Grade, Reference
 from interviewer.grading.offline import follow_up_question
 from interviewer.history import GradeUpdate, NewAttempt, utcnow
 from interviewer.scheduling import ReviewState, relearn_now, review
@@ -70,6 +70,7 @@ class Turn:
     follow_point: str | None = None
     follow_question: str | None = None
     follow_request: Any = None
+    follow_grade: Grade | None = None
     skipped: bool = False
     error: str | None = None
     discard_warned: tuple[str, str] | None = None  # (key, unsent text) a warning was given about
@@ -666,6 +667,7 @@ class PracticeScreen(Screen[None]):
         app.ui(self._show_follow_up, turn, grade)
 
     def _show_follow_up(self, turn: Turn, grade: Grade) -> None:
+        turn.follow_grade = grade
         if turn is not self.turn:
             return
         self.say(FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback"), top=True)
@@ -702,11 +704,22 @@ class PracticeScreen(Screen[None]):
         try:
             backend = app.get_backend()
             assert turn.assessment is not None
-            reply, cites = backend.chat(turn.request, turn.assessment, text)
+            reply = backend.chat(turn.request, turn.assessment, text, self._exchange(turn))
         except Exception as exc:
             app.ui(self._chat_failed, turn, text, f"{type(exc).__name__}: {exc}")
             return
-        app.ui(self._show_chat, turn, reply, cites)
+        app.ui(self._show_chat, turn, reply)
+
+    @staticmethod
+    def _exchange(turn: Turn) -> FollowUpExchange | None:
+        """The follow-up asked on this question, and its answer and grade once given."""
+        if not turn.follow_question:
+            return None
+        grade, req = turn.follow_grade, turn.follow_request
+        return FollowUpExchange(
+            question=turn.follow_question, answer=req.answer if req is not None else "",
+            score=grade.score if grade else None, band=str(grade.band) if grade else None,
+        )
 
     def _chat_failed(self, turn: Turn, text: str, msg: str) -> None:
         self._llm_check()
@@ -716,15 +729,20 @@ class PracticeScreen(Screen[None]):
         self.say(ErrorMessage(Text(f"The LLM could not answer ({msg}); the references instead:")))
         self._offline_reply(turn, text)
 
-    def _show_chat(self, turn: Turn, reply: str, cites: list[Citation]) -> None:
+    def _show_chat(self, turn: Turn, reply: ChatReply) -> None:
         self._llm_check()
         if turn is not self.turn:  # asked about a question the user has moved on from
             self.notify("The interviewer's answer about an earlier question came too late.")
             return
         self.status.show("ctrl+n next question · or ask another question")
-        body: RenderableType = Text(reply)
-        if cites:
-            body = Group(body, citations_block(cites, self.iapp.source_titles))
+        parts: list[RenderableType] = [Text(reply.reply)]
+        if reply.citations:
+            parts.append(citations_block(reply.citations, self.iapp.source_titles))
+        if reply.dropped_citations:
+            n = reply.dropped_citations
+            parts.append(Text(f"{plural(n, 'citation')} from the LLM did not match the reference "
+                              f"passages and {'were' if n != 1 else 'was'} not shown.", style="dim"))
+        body: RenderableType = Group(*parts)
         self.say(InterviewerMessage(body, title="interviewer"), top=True)
 
     # -- mock interview -------------------------------------------------------------------

@@ -26,8 +26,20 @@ def screen_bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
     return [Binding(k, a, d) for k, a, d in COMMANDS]
 
 
-class AnswerEditor(TextArea):
-    """Multi-line answer: Enter makes a new line, ctrl+s sends."""
+def _text_area_bindings(without: set[str]) -> list[Binding]:
+    """TextArea's own bindings (from its base classes too) minus the keys our commands take."""
+    found: list[Binding] = []
+    for cls in reversed(TextArea.__mro__):
+        found.extend(Binding.make_bindings(vars(cls).get("BINDINGS", [])))
+    return [binding for binding in found if binding.key not in without]
+
+
+class AnswerEditor(TextArea, inherit_bindings=False):
+    """Multi-line answer: Enter makes a new line, ctrl+s sends.
+
+    Bindings are not inherited but listed, ours first: an inherited key we rebind (ctrl+k)
+    would keep TextArea's place and put "Skip" before "Submit" in the footer.
+    """
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         *(Binding(k, f"screen.{a}", d) for k, a, d in COMMANDS),
@@ -36,4 +48,5 @@ class AnswerEditor(TextArea):
         # Answers are short: page keys read back through the conversation instead.
         Binding("pageup", "screen.scroll_transcript(-1)", "Scroll up", show=False),
         Binding("pagedown", "screen.scroll_transcript(1)", "Scroll down", show=False),
+        *_text_area_bindings({k for k, _, _ in COMMANDS} | {"ctrl+up", "ctrl+down", "pageup", "pagedown"}),
     ]

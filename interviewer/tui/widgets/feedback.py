@@ -124,12 +124,14 @@ def render_assessment(a: Assessment, titles: Mapping[str, str]) -> RenderableTyp
     if llm.misconceptions:
         parts.append(bullets("misconceptions", "bold yellow",
                              [Text(clip(p, 160)) for p in llm.misconceptions]))
+    if llm.model_answer_outline:
+        outline = [Text(clip(p, 160)) for p in llm.model_answer_outline[:6]]
+        parts.append(bullets("a strong answer would cover", "bold", outline))
     cites = a.citations or llm.citations
     if cites:
         parts.append(Text("verified citations", style="bold"))
         parts.append(citations_block(cites, titles))
-    if llm.dropped_citations:
-        parts.append(Text(f"{llm.dropped_citations} unverifiable citation(s) dropped", style="dim"))
+    # Dropped citations are counted in the notice (see rubric.blend), not said twice here.
     if a.notice:
         parts.append(Text("note: " + a.notice, style="yellow"))
     return Group(*parts)
