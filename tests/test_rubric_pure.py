@@ -228,6 +228,14 @@ def test_disagreement_beyond_the_margin_is_said() -> None:
     beyond = blend(grade(2.0, Band.weak), llm(2.0 + DISAGREEMENT_MARGIN + 0.5))
     assert beyond.disagreement
     assert any("disagree" in n and "2.0/10" in n for n in beyond.notices)
+    assert any("blends both" in n for n in beyond.notices)
+
+
+def test_a_capped_score_is_not_said_to_blend_both() -> None:
+    b = blend(grade(2.0, Band.weak, [Flag.parrot]), llm(9.0))
+    assert b.capped and b.disagreement and b.score == 2.0
+    assert not any("blends both" in n for n in b.notices)
+    assert any("cannot raise it" in n for n in b.notices)
 
 
 @pytest.mark.parametrize("flag", sorted(HARD_FLAGS))
