@@ -491,6 +491,7 @@ class LlmGrader:
             question,
             answer,
             [(p.id, p.source, p.text) for p in passages],
+            self.client.base_url or "",
         )
         if self.cache is not None:
             hit = self.cache.get(key)

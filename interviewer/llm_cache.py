@@ -34,10 +34,15 @@ def cache_key(
     question: str,
     answer: str,
     passages: Iterable[tuple[str, str, str]],
+    endpoint: str = "",
 ) -> str:
-    """sha256 over the exact inputs; passages as (id, source, text) in the order they were sent."""
+    """sha256 over the exact inputs; passages as (id, source, text) in the order they were sent.
+
+    The endpoint is part of it: two servers can serve different models under one name.
+    """
     payload = json.dumps(
         {
+            "endpoint": endpoint.rstrip("/"),
             "model": model,
             "prompt_version": prompt_version,
             "question": question,

@@ -131,6 +131,28 @@ def _setup(rng: np.random.Generator) -> tuple[Encoded, RefInput, np.ndarray]:
     return question, RefInput(Reference(id="row", text=ref_text), ref, points), ref_toks
 
 
+def test_follow_up_prefers_a_self_contained_point_to_one_leaning_on_the_sentence_before(
+    cal: Calibration,
+) -> None:
+    rng = np.random.default_rng(9)
+    toks = rng.normal(size=(12, 32))
+    dangling = "They can be used for iota kappa lambda mu tasks."
+    whole = "Epsilon zeta networks compute theta from rho sigma tau upsilon."
+    ref_text = f"Alpha beta gamma delta. {whole} {dangling}"
+    own = RefInput(
+        Reference(id="row", text=ref_text),
+        enc(ref_text, toks),
+        [enc("Alpha beta gamma delta.", toks[:4]), enc(whole, toks[4:8]),
+         enc(dangling, toks[8:12] + toks[4:8])],  # the more central of the two
+    )
+    central = [float(pt.vector @ own.encoded.vector) for pt in own.points]
+    assert central[2] > central[1]
+    g = grade(enc("what is alpha", rng.normal(size=(3, 32))),
+              enc("Alpha beta gamma delta.", toks[:4]), [own], cal)
+    assert {m.point for m in g.missed} == {whole, dangling}
+    assert g.follow_up_point == whole
+
+
 def test_follow_up_names_the_recorded_point_and_prefers_a_principle_to_an_example(
     cal: Calibration,
 ) -> None:

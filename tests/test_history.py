@@ -173,22 +173,33 @@ def test_stats_and_history_commands(isolated_dirs: Path, tmp_path: Path) -> None
     empty = runner.invoke(app, ["stats"])
     assert empty.exit_code == 0 and "No history yet" in empty.output
     h = History(load_settings().history_db)
-    _attempt(h, "000-1", 3.0, ["cnn"])
+    main = _attempt(h, "000-1", 3.0, ["cnn"])
     _attempt(h, "000-2", 8.0, ["rnn"])
     h.close()
     out = runner.invoke(app, ["stats"])
     assert out.exit_code == 0, out.output
     assert "2 attempts" in out.output and "cnn" in out.output and "000-1" in out.output
-    listing = runner.invoke(app, ["history"])
+    listing = runner.invoke(app, ["history"], env={"COLUMNS": "160"})
     assert listing.exit_code == 0 and "000-2" in listing.output
+    assert "follow-up" not in listing.output
+    for limit in ("0", "-3"):
+        refused = runner.invoke(app, ["history", "--limit", limit])
+        assert refused.exit_code == 2 and "--limit" in refused.output
+    h = History(load_settings().history_db)
+    h.add_attempt(NewAttempt(question="Can you say more?", answer="More.", question_id="000-1",
+                             kind="follow_up", parent_id=main))
+    h.close()
+    listing = runner.invoke(app, ["history", "--limit", "1"], env={"COLUMNS": "160"})
+    assert "000-1 ↳ follow-up: Can you say more?" in listing.output
+    assert "000-2" not in listing.output
     target = tmp_path / "out" / "h.jsonl"
     exp = runner.invoke(app, ["history", "--export", str(target)])
-    assert exp.exit_code == 0 and "wrote 2 attempts" in exp.output
-    assert len(target.read_text().splitlines()) == 2
+    assert exp.exit_code == 0 and "wrote 3 attempts" in exp.output
+    assert len(target.read_text().splitlines()) == 3
     again = runner.invoke(app, ["history", "--export", str(target)])  # never clobbered unasked
     assert again.exit_code == 2 and "--overwrite" in again.output
-    assert len(target.read_text().splitlines()) == 2
+    assert len(target.read_text().splitlines()) == 3
     forced = runner.invoke(app, ["history", "--export", str(target), "--overwrite"])
-    assert forced.exit_code == 0 and "wrote 2 attempts" in forced.output
+    assert forced.exit_code == 0 and "wrote 3 attempts" in forced.output
     bad = runner.invoke(app, ["history", "--export", str(tmp_path / "h.xlsx")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output

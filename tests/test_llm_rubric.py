@@ -398,7 +398,7 @@ def test_regrading_the_same_answer_costs_no_second_call(
     assert settings.llm_cache_db.exists()
 
 
-def test_a_different_model_or_passages_misses_the_cache(
+def test_a_different_model_endpoint_or_passages_misses_the_cache(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.default = chat_reply(rubric(8.0))
@@ -408,6 +408,12 @@ def test_a_different_model_or_passages_misses_the_cache(
     own_only = offline_grade().model_copy(update={"references": [OWN]})  # fewer passages sent
     make(settings, grade=own_only)[0].assess(req())
     assert len(server.requests) == 3
+    # another endpoint (here the same server by another name) may serve another "fake-model"
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url.replace("127.0.0.1", "localhost"))
+    make(load_settings(llm_model="fake-model", llm_timeout=3.0, llm_retries=2))[0].assess(req())
+    assert len(server.requests) == 4
+    make(settings)[0].assess(req())  # the first endpoint again: cached
+    assert len(server.requests) == 4
 
 
 # --- the key never leaks --------------------------------------------------------------------

@@ -383,6 +383,7 @@ def test_cache_key_changes_with_every_input() -> None:
         (*base[:3], "A2.", base[4]),
         (*base[:4], [("p1", "000", "text2")]),
         (*base[:4], [("p1", "000", "text"), ("p2", "001", "t")]),
+        (*base, "http://127.0.0.1:11434/v1"),
     ]
     assert len({cache_key(*v) for v in variants} | {k}) == len(variants) + 1
 
@@ -411,3 +412,37 @@ def test_retry_after_is_read_in_seconds_or_as_an_http_date() -> None:
     assert _retry_after_seconds("-5") == 0.0 and _retry_after_seconds("soon") == 0.0
     in_4s = email.utils.formatdate(time.time() + 4, usegmt=True)
     assert 2.5 <= _retry_after_seconds(in_4s) <= 4.5
+
+
+# --- text from the endpoint cannot drive the terminal --------------------------------------
+
+
+ESC_TEXT = "\x1b[31mred\x1b[0m \x1b]0;pwned title\x07\x1b]52;c;Zm9v\x1b\\ \u202egnp.exe\x07\x08"
+
+
+def test_escape_sequences_from_the_llm_are_stripped_before_anything_sees_them() -> None:
+    from interviewer.grading.rubric import parse_chat
+
+    reply = json.dumps(rubric_dict(
+        criteria={c: {"score": 7, "reason": f"{c} {ESC_TEXT}"} for c in CRITERIA},
+        missing_points=[ESC_TEXT], misconceptions=[ESC_TEXT], model_answer_outline=[ESC_TEXT],
+        follow_up=f"Why? {ESC_TEXT}",
+    ))
+    g = to_llm_grade(parse_rubric(reply), passages(), model="m", prompt_version="v")
+    dumped = g.model_dump_json()
+    text = json.loads(dumped)
+    flat = json.dumps(text, ensure_ascii=False)
+    for bad in ("\x1b", "\x07", "\x08", "\u202e", "pwned title", "Zm9v"):
+        assert bad not in flat, repr(bad)
+    assert g.missing_points == ["red  gnp.exe"] and g.follow_up == "Why? red  gnp.exe"
+    chat = parse_chat(json.dumps({"reply": f"Because {ESC_TEXT}", "citations": []}))
+    assert chat.reply == "Because red  gnp.exe"
+    assert scrub(f"server said {ESC_TEXT}") == "server said red  gnp.exe"
+
+
+def test_printable_keeps_ordinary_text() -> None:
+    from interviewer.wording import printable
+
+    text = "Line one [red]not markup[/red] <b>\n\tcafé – “σ(x)” 中文 \\x1b"
+    assert printable(text) == text
+    assert printable("a\r\nb\rc") == "a\nb\nc"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -247,8 +248,14 @@ async def test_mock_interview_to_report(
                          clock=lambda: float(next(ticks)))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = practice(app)
-        await pilot.press("ctrl+t")  # no hints in a mock interview
+        for key in ("ctrl+t", "ctrl+r"):  # no hints or reference in a mock interview...
+            app.clear_notifications()
+            await pilot.press(key)
+            await pilot.pause()
+            said = [n.message for n in app._notifications]  # ...and it says so
+            assert len(said) == 1 and "No hints or reference answers" in said[0], key
         assert not [t for t in texts(screen, SystemMessage) if t.startswith("hint")]
+        assert not [t for t in texts(screen, SystemMessage) if f", line {q1.line}" in t]
         await type_answer(pilot, q1.key_points[0])
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -710,6 +717,49 @@ async def test_the_llm_switching_itself_off_is_said_with_its_reason(
                                  strict=True) if w.border_title == "LLM off"]
         assert len(off) == 1 and "cannot reach the LLM endpoint" in off[0]
         assert not app.llm_on and "LLM off" in app.status_text()
+
+
+async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
+    embedder: Embedder, bank: Bank, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_server import FakeLLMServer, chat_reply
+
+    from interviewer.grading.rubric import CRITERIA
+
+    q = rich_questions(bank, 1)[0]
+    rubric = {"criteria": {c: {"score": 6.0, "reason": "ok"} for c in CRITERIA}, "overall": 6.0,
+              "missing_points": [], "misconceptions": [], "model_answer_outline": [],
+              "citations": [], "follow_up": ""}
+    with FakeLLMServer() as server:
+        server.queue(chat_reply(rubric, delay=3.0))
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-slow")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        settings = load_settings(llm_model="fake-model", llm_timeout=12.0, llm_retries=0)
+        app = InterviewerApp(settings, bank, deck=[q], history=history,
+                             backend_factory=real_factory(embedder))
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = practice(app)
+            await wait_for(pilot, lambda: app.backend_shown)
+            await type_answer(pilot, q.key_points[0])
+            await pilot.press("ctrl+s")
+            status = screen.status
+
+            def shown() -> str:
+                return str(status.render())
+
+            await wait_for(pilot, lambda: "asking the LLM rubric" in shown())
+            assert "gives up by 12 s" in shown() and "ctrl+n moves on" in shown()
+            await pilot.pause(1.3)
+            assert re.search(r"rubric… [1-9]\d* s", shown()), shown()  # it counts
+            app.clear_notifications()
+            await type_answer(pilot, "typed while waiting")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            said = [n.message for n in app._notifications]
+            assert said and "still grading" in said[0] and "ctrl+n moves on" in said[0]
+            await wait_for(pilot, lambda: screen.turn is not None
+                           and screen.turn.assessment is not None, timeout=30)
+            assert "asking the LLM rubric" not in shown()
 
 
 async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(

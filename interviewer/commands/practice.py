@@ -110,7 +110,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--export", help="Write every attempt to FILE (.csv or .jsonl)."),
         ] = None,
-        limit: Annotated[int, typer.Option(help="How many recent attempts to list.")] = 20,
+        limit: Annotated[
+            int, typer.Option(min=1, help="How many recent attempts to list.")
+        ] = 20,
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Replace an existing --export FILE.")
         ] = False,
@@ -144,7 +146,8 @@ def register(app: typer.Typer) -> None:
         cells = []
         for r in rows:
             score = f"{r['score']:.1f}" if r["score"] is not None else "—"
-            q = (r["question_id"] or "") + " " + r["question"]
+            follow = " ↳ follow-up:" if r.get("kind") == "follow_up" else ""
+            q = (r["question_id"] or "") + follow + " " + r["question"]
             when = str(r["submitted_at"])[5:16].replace("T", " ")
             cells.append([str(r["id"]), when, r["mode"], q, score, r["band"] or "", r["status"]])
         heads = ("#", "when", "mode", "question", "score", "band", "status")

@@ -50,17 +50,24 @@ def seen_part(answer: Encoded) -> Encoded:
 
 
 _EXAMPLE = re.compile(r"^\W*(for\s+(example|instance)|e\.g\.|such\s+as)\b", re.IGNORECASE)
+# A point that leans on the sentence before it ("They can be used for ...") reads as nonsense
+# when quoted on its own.
+_DANGLING = re.compile(
+    r"^\W*(it|its|this|that|these|those|they|their|them|such|he|she|here|there)\b", re.IGNORECASE
+)
 
 
 def _follow_up_point(missed: list[KeyPointMatch], own: RefInput) -> str | None:
     """The missed point most central to the reference (closest to its vector); an example
-    ("For instance, ...") is asked about only when no principle is left."""
+    ("For instance, ...") is asked about only when no principle is left, and a point that
+    starts with "It"/"They"/"This" only when no self-contained one is."""
     if not missed:
         return None
     central = {p.text: float(p.vector @ own.encoded.vector) for p in own.points}
 
-    def rank(m: KeyPointMatch) -> tuple[bool, float]:
-        return (not _EXAMPLE.match(m.point), central.get(m.point, 0.0))
+    def rank(m: KeyPointMatch) -> tuple[bool, bool, float]:
+        return (not _EXAMPLE.match(m.point), not _DANGLING.match(m.point),
+                central.get(m.point, 0.0))
 
     return max(missed, key=rank).point
 

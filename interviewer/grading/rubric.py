@@ -33,6 +33,7 @@ from interviewer.grading.models import (
     LlmGrade,
     Reference,
 )
+from interviewer.wording import printable
 
 if TYPE_CHECKING:  # only the type: templates are loaded by the edges, rendering here is pure
     from interviewer.prompts import PromptTemplate
@@ -103,7 +104,7 @@ def _line(v: Any) -> str:
         return ""
     if not isinstance(v, str):
         v = json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
-    return _clip(v.strip(), MAX_LINE_CHARS)
+    return _clip(printable(v).strip(), MAX_LINE_CHARS)
 
 
 def _lines(v: Any) -> list[str]:
@@ -163,7 +164,7 @@ def _citations(v: Any) -> Any:
         if not isinstance(n, int) or isinstance(n, bool) or not isinstance(quote, str):
             out.append(_BROKEN_CITATION)
         else:
-            out.append({"passage": n, "quote": quote[:MAX_LINE_CHARS]})
+            out.append({"passage": n, "quote": printable(quote)[:MAX_LINE_CHARS]})
     return out
 
 
@@ -203,7 +204,7 @@ class ChatOutput(_Strict):
     @field_validator("reply", mode="before")
     @classmethod
     def _reply(cls, v: Any) -> Any:
-        return _clip(v.strip(), MAX_REPLY_CHARS) if isinstance(v, str) else v
+        return _clip(printable(v).strip(), MAX_REPLY_CHARS) if isinstance(v, str) else v
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -585,12 +586,13 @@ _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S+)")
 
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
     """Remove the API key, long pieces of it, and anything key-shaped from text meant for users
-    or logs."""
+    or logs; and terminal escape sequences, which a hostile endpoint could send to drive the
+    user's terminal."""
     for s in secrets:
         if s and len(s) >= 4:
             text = text.replace(s, "***")
             text = _scrub_pieces(text, s)
-    return _KEYLIKE.sub("***", text)
+    return printable(_KEYLIKE.sub("***", text))
 
 
 def _scrub_pieces(text: str, secret: str) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
@@ -319,6 +320,13 @@ class PracticeScreen(Screen[None]):
         """No hints or reference answers in a mock interview: dimmed in the footer, and off."""
         return None if self.mock and action in ("hint", "reference") else True
 
+    def on_key(self, event: events.Key) -> None:
+        """A key whose command is off (dimmed) reaches here: say why instead of nothing."""
+        if self.mock and event.key in ("ctrl+t", "ctrl+r"):
+            event.stop()
+            self.notify("No hints or reference answers in a mock interview: the report at the "
+                        "end shows what to review.")
+
     def action_scroll_transcript(self, direction: int) -> None:
         """Read back through the conversation without leaving the editor."""
         transcript = self.query_one("#transcript", VerticalScroll)
@@ -344,6 +352,11 @@ class PracticeScreen(Screen[None]):
             self.submit_follow_up(turn, text)
         elif turn.stage in ("follow_up", "discuss"):
             self.ask_interviewer(turn, text)
+        elif self.iapp.llm_on and turn.grade is not None:
+            self.notify("The LLM rubric is still grading your answer (the status line says how "
+                        "long); its follow-up comes next. ctrl+n moves on; the grade will be "
+                        "saved.", severity="information")
+            return
         else:
             self.notify("Still grading your answer: one moment.", severity="information")
             return
@@ -523,32 +536,57 @@ class PracticeScreen(Screen[None]):
             app.ui(self._show_offline, turn, grade)
         assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
                                 offline=grade, follow_up=grade.follow_up, notice=None)
-        if app.llm_on:
-            if item is None:
-                app.ui(self.set_status, "asking the LLM rubric…", True, turn)
-            try:
-                assessment = backend.assess(req, offline=grade)
-            except Exception as exc:  # the offline grade stands
-                assessment = assessment.model_copy(update={"notice": f"LLM rubric failed: {exc}"})
-            llm = assessment.llm
-            if turn.attempt_id is not None:
-                app.history.record_grade(turn.attempt_id, GradeUpdate(
-                    score=assessment.score, band=str(assessment.band), grader=assessment.grader,
-                    offline_grade=grade.model_dump(mode="json"),
-                    llm_grade=llm.model_dump(mode="json") if llm else None,
-                    embedding_model=embedding, calibration_version=grade.calibration_version,
-                    llm_model=llm.model if llm else None,
-                    prompt_version=llm.prompt_version if llm else None,
-                ))
-            if item is None:
-                app.ui(self._show_llm, turn, assessment)
+        if not app.llm_on:
+            self._graded(turn, assessment, item)
+            return
+        if item is None:
+            app.ui(self.set_status, self._llm_wait_message(), True, turn)
+        # The offline grade is saved: quitting waits for no LLM (a hanging one takes minutes).
+        app.in_thread(lambda: self._grade_llm(turn, req, grade, item, embedding), "llm",
+                      tracked=False)
+
+    def _grade_llm(
+        self, turn: Turn, req: Any, grade: Grade, item: MockItem | None, embedding: str
+    ) -> None:
+        """Worker thread: the LLM rubric on top of a saved offline grade."""
+        app = self.iapp
+        assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
+                                offline=grade, follow_up=grade.follow_up, notice=None)
+        try:
+            assessment = app.get_backend().assess(req, offline=grade)
+        except Exception as exc:  # the offline grade stands
+            assessment = assessment.model_copy(update={"notice": f"LLM rubric failed: {exc}"})
+        llm = assessment.llm
+        if turn.attempt_id is not None:
+            app.history.record_grade(turn.attempt_id, GradeUpdate(
+                score=assessment.score, band=str(assessment.band), grader=assessment.grader,
+                offline_grade=grade.model_dump(mode="json"),
+                llm_grade=llm.model_dump(mode="json") if llm else None,
+                embedding_model=embedding, calibration_version=grade.calibration_version,
+                llm_model=llm.model if llm else None,
+                prompt_version=llm.prompt_version if llm else None,
+            ))
+        if item is None:
+            app.ui(self._show_llm, turn, assessment)
+        self._graded(turn, assessment, item)
+
+    def _graded(self, turn: Turn, assessment: Assessment, item: MockItem | None) -> None:
+        """Worker thread, last step: schedule the question, then the follow-up or the report."""
         with contextlib.suppress(Exception):  # the schedule is a convenience; the attempt is saved
-            self._schedule(q.id, assessment.score)
+            self._schedule(turn.question.id, assessment.score)
         turn.assessment = assessment
         if item is not None:
-            app.ui(self._mock_graded, item, assessment)
+            self.iapp.ui(self._mock_graded, item, assessment)
         else:
-            app.ui(self._after_feedback, turn, assessment)
+            self.iapp.ui(self._after_feedback, turn, assessment)
+
+    def _llm_wait_message(self) -> str:
+        """The status while the LLM rubric is asked: how long so far, and at most (a hanging
+        endpoint costs the timeout on every try, plus the backoff between them)."""
+        s = self.iapp.settings
+        tries = max(0, int(s.llm_retries)) + 1
+        worst = s.llm_timeout * tries + sum(min(0.5 * 2**i, 8.0) for i in range(tries - 1))
+        return f"asking the LLM rubric… {{s}} s (gives up by {worst:.0f} s) · ctrl+n moves on"
 
     def _grade_failed(self, turn: Turn, msg: str, item: MockItem | None) -> None:
         turn.error = msg

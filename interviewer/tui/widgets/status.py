@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -39,6 +41,7 @@ class StatusLine(Static):
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self._frame = 0
         self._timer: Timer | None = None
+        self._since: float | None = None
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(0.1, self._tick, pause=True)
@@ -56,6 +59,10 @@ class StatusLine(Static):
         self.set_class(busy, "busy")
 
     def show(self, message: str, busy: bool = False) -> None:
+        """`{s}` in a busy message counts the seconds since it was shown (a long wait says how
+        long it has been)."""
+        if "{s}" not in message or message != self.message:
+            self._since = time.monotonic() if "{s}" in message else None
         self.message = message
         self.busy = busy
 
@@ -66,4 +73,7 @@ class StatusLine(Static):
         if not self.message:
             return Text("")
         prefix = SPINNER[self._frame] + " " if self.busy else ""
-        return Text(" " + prefix + self.message)
+        message = self.message
+        if self._since is not None:
+            message = message.replace("{s}", str(int(time.monotonic() - self._since)))
+        return Text(" " + prefix + message)
