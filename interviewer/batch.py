@@ -96,28 +96,47 @@ def check_text_file(path: Path) -> None:
         raise BatchFileError(str(path), line, "not a text file (binary data: a NUL byte)")
 
 
-def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row | BadRow]:
-    """Rows and bad rows of a file, in file order, one at a time."""
+def read_rows(
+    path: Path, fmt: str | None = None, numeric_ids: frozenset[str] = frozenset()
+) -> Iterator[Row | BadRow]:
+    """Rows and bad rows of a file, in file order, one at a time.
+
+    `numeric_ids`: the explicit ids of the file that are numbers (see `numeric_ids`), so that
+    a row without an id is named `line-N` when a later row's id is N, not only an earlier one's.
+    """
+    return _unique_ids(_read_items(path, fmt), str(path), numeric_ids)
+
+
+def _read_items(path: Path, fmt: str | None) -> Iterator[Row | BadRow]:
     fmt = fmt or input_format(path)
     check_text_file(path)
     if fmt == "jsonl":
-        items = read_jsonl(path)
-    elif fmt == "csv":
-        items = read_csv(path)
-    elif fmt == "md":
-        items = read_markdown(path)
-    else:
-        raise BatchFileError(str(path), 0, f"unknown input format {fmt!r}")
-    return _unique_ids(items, str(path))
+        return read_jsonl(path)
+    if fmt == "csv":
+        return read_csv(path)
+    if fmt == "md":
+        return read_markdown(path)
+    raise BatchFileError(str(path), 0, f"unknown input format {fmt!r}")
 
 
-def _unique_ids(items: Iterable[Row | BadRow], file: str) -> Iterator[Row | BadRow]:
+def numeric_ids(path: Path, fmt: str | None = None) -> frozenset[str]:
+    """The file's explicit ids that are numbers, which a row without an id (named by its line
+    number) could collide with; usually none, so the set costs nothing to keep."""
+    return frozenset(
+        i.id for i in _read_items(path, fmt)
+        if isinstance(i, Row) and not i.id_from_line and i.id.isdigit()
+    )
+
+
+def _unique_ids(
+    items: Iterable[Row | BadRow], file: str, numeric: frozenset[str] = frozenset()
+) -> Iterator[Row | BadRow]:
     """A second row with an id already seen is bad: resume is keyed by id."""
     seen: dict[str, tuple[int, bool]] = {}  # id -> (line, id was that line's number)
     for item in items:
         if isinstance(item, Row):
-            if item.id_from_line and item.id in seen:
-                # An explicit id earlier in the file looks like this row's line number:
+            if item.id_from_line and (item.id in seen or item.id in numeric):
+                # An explicit id elsewhere in the file looks like this row's line number:
                 # a longer name for the line, the same in every run, keeps resume exact.
                 item = item.model_copy(update={"id": f"line-{item.line}"})
             first = seen.get(item.id)
@@ -147,7 +166,8 @@ def _cr_lines(fh: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
 def _physical_lines(fh: IO[bytes]) -> Iterator[bytes]:
     head = fh.read(1 << 16)
     fh.seek(0)
-    if b"\r" in head and b"\n" not in head:
+    bare_cr = head.count(b"\r") - head.count(b"\r\n")
+    if bare_cr > head.count(b"\n"):  # CR line ends (a \n may sit inside a quoted field)
         return _cr_lines(fh)
     return iter(fh)
 
@@ -246,8 +266,8 @@ def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
             continue
         if not text.strip():
             continue
-        try:
-            record = json.loads(text)
+        try:  # without its line end, a row cut short is pointed at its end, not "column 1"
+            record = json.loads(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             yield BadRow(file=file, line=n,
                          reason=f"malformed JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})")

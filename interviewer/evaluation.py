@@ -328,12 +328,15 @@ def metrics(
     top = int(math.ceil(max_score))
     pr = np.floor(p + 0.5).astype(np.int64)
     hr = np.floor(h + 0.5).astype(np.int64)
-    kappa = qwk(pr.tolist(), hr.tolist(), 0, top)
+    # With one human grade for every answer, kappa is 0 however close the predictions are
+    # (observed and chance disagreement coincide): a 0 that says nothing about the grader.
+    one_human = len(hr) > 0 and bool(np.all(np.clip(hr, 0, top) == min(max(hr[0], 0), top)))
+    kappa = None if one_human else qwk(pr.tolist(), hr.tolist(), 0, top)
     why = correlation_undefined(p, h)
     undefined = (["Pearson", "Spearman"] if why else []) + (["QWK"] if kappa is None else [])
     reasons = [why] if why else []
-    if kappa is None and len(hr) and not (why and why.startswith("every human")):
-        reasons.append(f"every score, human and predicted, rounds to {min(max(hr[0], 0), top)}")
+    if kappa is None and len(hr) and not why:
+        reasons.append(f"every human score rounds to {min(max(hr[0], 0), top)}")
     note = None
     if undefined:
         names = " and ".join(filter(None, [", ".join(undefined[:-1]), undefined[-1]]))

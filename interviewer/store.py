@@ -8,9 +8,12 @@ costs no embedding at all (the model is not even loaded).
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,6 +26,10 @@ from interviewer.embedding import Embedder
 
 SCHEMA = 1
 EMBED_BATCH = 64
+# Chroma's HTTP client waits forever by default: a server that accepts connections and never
+# answers would hang every command.
+SERVER_CONNECT_TIMEOUT = 10.0
+SERVER_TIMEOUT = 60.0
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -47,9 +54,12 @@ class IndexReport:
     location: str
 
 
+_HOST = re.compile(r"^[A-Za-z0-9._\-:\[\]%]+$")
+
+
 def parse_chroma_url(url: str) -> tuple[str, int, bool]:
     u = urlparse(url if "://" in url else f"http://{url}")
-    if u.scheme not in ("http", "https") or not u.hostname:
+    if u.scheme not in ("http", "https") or not u.hostname or not _HOST.match(u.hostname):
         raise StoreError(f"invalid Chroma URL {url!r}", hint="use http://HOST:PORT")
     try:
         port = u.port or (443 if u.scheme == "https" else 8000)
@@ -83,11 +93,14 @@ class Store:
         try:
             if self.settings.chroma_url:
                 host, port, ssl = parse_chroma_url(self.settings.chroma_url)
+                _probe_server(self.settings.chroma_url, host, port, ssl)
                 self._client = chromadb.HttpClient(
                     host=host, port=port, ssl=ssl, settings=chroma_settings
                 )
+                _bound_wait(self._client)
                 self._client.heartbeat()
             else:
+                _check_store_dir(self.settings.chroma_dir)
                 self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(
                     path=str(self.settings.chroma_dir), settings=chroma_settings
@@ -104,9 +117,36 @@ class Store:
                 ) from exc
             raise StoreError(
                 f"the index at {self.settings.chroma_dir} cannot be opened: {_short(exc)}",
-                hint=REBUILD_HINT,
+                hint=self._hint_for(exc),
             ) from exc
         return self._client
+
+    def _hint_for(self, exc: Exception) -> str:
+        """The way out that fits the failure: --rebuild mends a damaged index, not a server that
+        is down or a directory the user cannot write to."""
+        text = f"{type(exc).__name__} {exc}".lower()
+        if self.settings.chroma_url:
+            return ("check that the Chroma server (`chroma run`) is up, then run the command "
+                    "again: indexing continues where it stopped")
+        if "readonly" in text or "read-only" in text or "permission" in text:
+            return (f"check that you can write to {self.settings.chroma_dir}, or use another "
+                    "--data-dir")
+        if "no space" in text or "disk is full" in text or "database or disk is full" in text:
+            return f"free some disk space for {self.settings.chroma_dir}, then run it again"
+        return REBUILD_HINT
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Any failure talking to Chroma becomes a StoreError naming what was being done."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            where = (f"the Chroma server at {self.settings.chroma_url}" if self.settings.chroma_url
+                     else f"the index at {self.settings.chroma_dir}")
+            raise StoreError(f"{what} failed on {where}: {_short(exc)}",
+                             hint=self._hint_for(exc)) from exc
 
     def _get_collection(self, create: bool) -> Any:
         if self._collection is not None:
@@ -131,7 +171,7 @@ class Store:
             if not create and _is_missing(exc):
                 return None
             raise StoreError(f"the index at {self.location} is unusable: {_short(exc)}",
-                             hint=REBUILD_HINT) from exc
+                             hint=self._hint_for(exc)) from exc
         meta = col.metadata or {}
         if meta.get("app") != "interviewer":
             raise StoreError(
@@ -183,11 +223,8 @@ class Store:
             self.reset()
             rebuilt = True
             col = self._get_collection(create=True)
-        try:
+        with self._guard("reading the index"):
             existing = col.get(include=["metadatas"])
-        except Exception as exc:
-            raise StoreError(f"the index at {self.location} is unreadable: {_short(exc)}",
-                             hint=REBUILD_HINT) from exc
         have = {
             i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"],
                                                     strict=False)
@@ -199,14 +236,26 @@ class Store:
         todo = [v for pid, v in want.items() if have.get(pid) != v[3]]
         stale = [pid for pid in have if pid not in want]
         if stale:
-            col.delete(ids=stale)
+            with self._guard("deleting stale passages"):
+                col.delete(ids=stale)
         total = len(todo)
         if progress:
             progress(0, total)
         for start in range(0, total, EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
             vecs = self.embedder.encode([t for _, _, t, _ in batch])
-            col.upsert(
+            with self._guard("writing passages"):
+                self._upsert(col, batch, vecs)
+            if progress:
+                progress(min(start + EMBED_BATCH, total), total)
+        return IndexReport(
+            total=len(want), embedded=total, deleted=len(stale), rebuilt=rebuilt,
+            location=self.location,
+        )
+
+    @staticmethod
+    def _upsert(col: Any, batch: list[Any], vecs: np.ndarray) -> None:
+        col.upsert(
                 ids=[p.id for _, p, _, _ in batch],
                 embeddings=vecs.tolist(),
                 documents=[p.text for _, p, _, _ in batch],
@@ -221,16 +270,13 @@ class Store:
                     for q, p, _, h in batch
                 ],
             )
-            if progress:
-                progress(min(start + EMBED_BATCH, total), total)
-        return IndexReport(
-            total=len(want), embedded=total, deleted=len(stale), rebuilt=rebuilt,
-            location=self.location,
-        )
 
     def count(self) -> int:
         col = self._get_collection(create=False)
-        return 0 if col is None else int(col.count())
+        if col is None:
+            return 0
+        with self._guard("counting passages"):
+            return int(col.count())
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -252,17 +298,14 @@ class Store:
         if col is None or not len(vecs):
             return [[] for _ in vecs]
         where = {"question_id": {"$ne": exclude_question_id}} if exclude_question_id else None
-        n = max(1, min(k, col.count()))
-        try:
+        with self._guard("search"):
+            n = max(1, min(k, col.count()))
             res = col.query(
                 query_embeddings=[np.asarray(v, dtype=np.float32).tolist() for v in vecs],
                 n_results=n,
                 where=where,
                 include=["documents", "metadatas", "distances"],
             )
-        except Exception as exc:
-            raise StoreError(f"search failed on the index at {self.location}: {_short(exc)}",
-                             hint=REBUILD_HINT) from exc
         out = []
         for ids, docs, metas, dists in zip(
             res["ids"], res["documents"], res["metadatas"], res["distances"], strict=True
@@ -279,7 +322,8 @@ class Store:
         col = self._get_collection(create=False)
         if col is None:
             return []
-        res = col.get(where={"question_id": question_id}, include=["documents", "metadatas"])
+        with self._guard("reading passages"):
+            res = col.get(where={"question_id": question_id}, include=["documents", "metadatas"])
         ps = [_passage(i, d, m) for i, d, m in zip(res["ids"], res["documents"],
                                                    res["metadatas"], strict=True)]
         return sorted(ps, key=lambda p: int(p.id.rsplit("#", 1)[1]))
@@ -292,6 +336,54 @@ def _passage(pid: str, doc: str | None, meta: Any) -> Passage:
         id=pid, question_id=str(meta.get("question_id", pid.split("#")[0])),
         source=str(meta.get("source", "")), text=doc or "", topics=topics,
     )
+
+
+def _check_store_dir(path: Path) -> None:
+    """A file or a broken symlink where the store goes: --rebuild cannot mend that, so say it."""
+    if path.is_symlink() and not path.exists():
+        raise StoreError(f"the index path {path} is a broken symlink (to {path.readlink()})",
+                         hint="remove the link or make it point to a directory")
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"the index path {path} is a file, not a directory",
+                         hint="move the file away, or use another --data-dir")
+
+
+def _probe_server(url: str, host: str, port: int, ssl: bool) -> None:
+    """One bounded request before Chroma's client (which waits forever) is made: a server that
+    never answers, or one that is not Chroma, gets its own message."""
+    import httpx
+
+    base = f"{'https' if ssl else 'http'}://{host if ':' not in host else f'[{host}]'}:{port}"
+    try:
+        r = httpx.get(f"{base}/api/v2/heartbeat", timeout=SERVER_CONNECT_TIMEOUT)
+    except httpx.TimeoutException as exc:
+        raise StoreError(f"the Chroma server at {url} did not answer in time ({_short(exc)})",
+                         hint="check that `chroma run` is up and not stuck") from exc
+    except httpx.HTTPError as exc:
+        raise StoreError(f"cannot reach the Chroma server at {url}: {_short(exc)}",
+                         hint="check the URL and that `chroma run` is up, or drop --chroma-url "
+                         "to use the local store") from exc
+    try:
+        ok = r.status_code == 200 and "nanosecond heartbeat" in r.json()
+    except ValueError:
+        ok = False
+    if not ok:
+        kind = r.headers.get("content-type", "").split(";")[0] or "no content type"
+        raise StoreError(
+            f"{url} answered, but not as a Chroma server (HTTP {r.status_code}, {kind})",
+            hint="check the host and port: `chroma run --host HOST --port PORT` serves the API "
+            "this client speaks (v2)",
+        )
+
+
+def _bound_wait(client: Any) -> None:
+    """Give Chroma's HTTP session a timeout (it has none) so a server that stops answering
+    mid-command fails instead of hanging."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(SERVER_TIMEOUT, connect=SERVER_CONNECT_TIMEOUT)
 
 
 def _is_missing(exc: Exception) -> bool:

@@ -18,6 +18,7 @@ from interviewer.batch import (
     Row,
     RowWriter,
     Summary,
+    numeric_ids,
     output_format,
     read_graded,
     read_rows,
@@ -56,7 +57,8 @@ def test_jsonl_rows_and_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     assert rows[2].line == 11
     got = {b.line: b.reason for b in bad}
     assert set(got) == {3, 4, 5, 6, 7, 8, 10}
-    assert got[3].startswith("malformed JSON")
+    line3 = '{"question": "What is dropout?", "answer": "drop units"'
+    assert got[3] == f"malformed JSON: Expecting ',' delimiter (column {len(line3) + 1})"
     assert got[4] == "missing 'answer'"
     assert got[5] == "empty answer"
     assert "question_id" in got[6]
@@ -89,9 +91,15 @@ def test_rows_without_id_never_collide_with_explicit_ids(tmp_path: Path) -> None
     )
     rows, bad = _split(list(read_rows(f)))
     assert [(r.id, r.answer) for r in rows] == [("3", "one"), ("2", "two"), ("line-3", "three")]
-    # The explicit '2' came after line 2 took it as its id: said so, not a plain duplicate.
+    # Read alone, the explicit '2' comes after line 2 took it as its id: said so...
     assert [b.line for b in bad] == [4]
     assert "line number given as id to the row at line 2" in bad[0].reason
+    # ...and with the file's numeric ids known first (as `grade` does), no row is lost.
+    rows, bad = _split(list(read_rows(f, numeric_ids=numeric_ids(f))))
+    assert not bad
+    assert [(r.id, r.answer) for r in rows] == [
+        ("3", "one"), ("line-2", "two"), ("line-3", "three"), ("2", "four"),
+    ]
 
 
 def test_jsonl_with_a_5000_digit_number_is_a_bad_row(tmp_path: Path) -> None:
@@ -396,6 +404,10 @@ def test_readers_refuse_binary_and_utf16_and_read_cr_only_lines(tmp_path: Path) 
     assert bad == [] and [(r.line, r.answer) for r in rows] == [
         (2, "first"), (3, "two\nlines"), (5, "third")
     ]
+    # ...also when a quoted field holds a \n: the line ends are still the CRs
+    old_mac.write_bytes(b"question_id,answer\r000-1,\"one\nfield\"\r000-2,plain\r")
+    rows, bad = _split(list(read_rows(old_mac)))
+    assert bad == [] and [(r.line, r.answer) for r in rows] == [(2, "one\nfield"), (3, "plain")]
 
 
 def test_json_kinds_are_named_in_json_words_and_long_csv_fields_are_fine(tmp_path: Path) -> None:

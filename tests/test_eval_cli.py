@@ -144,13 +144,13 @@ def test_undefined_correlations_are_null_in_json_and_na_in_the_table(tmp_path: P
     assert code == 0, err
     data = json.loads(out)
     assert set(data) == {"n", "pearson", "spearman", "qwk", "rmse", "mae", "answers_per_s"}
-    assert data["pearson"] is None and data["spearman"] is None
+    assert data["pearson"] is None and data["spearman"] is None and data["qwk"] is None
     assert data["rmse"] > 0
     assert "undefined: every human score is 3" in err
     code, out, err = run("eval", str(path), "--offline")
     assert code == 0, err
-    assert "Pearson r" in out and "n/a" in out and "0.000" not in out.split("QWK")[0]
-    assert "note: Pearson and Spearman are undefined: every human score is 3" in out
+    assert "Pearson r" in out and "n/a" in out and "0.000" not in out.split("RMSE")[0]
+    assert "note: Pearson, Spearman and QWK are undefined: every human score is 3" in out
 
 
 def test_eval_on_a_million_point_scale(tmp_path: Path) -> None:

@@ -100,11 +100,12 @@ def test_qwk_on_a_million_point_scale_needs_no_matrix(rng: np.random.Generator) 
 @pytest.mark.parametrize(
     ("pred", "human", "note"),
     [
-        ([1.0], [4.0], "Pearson and Spearman are undefined: there is only one answer"),
-        ([1.0, 2.0, 4.0], [3, 3, 3], "Pearson and Spearman are undefined: every human score is 3"),
+        ([1.0], [4.0], "Pearson, Spearman and QWK are undefined: there is only one answer"),
+        # one human grade for all: kappa would be 0 however close the predictions
+        ([1.0, 2.0, 4.0], [3, 3, 3], "Pearson, Spearman and QWK are undefined: every human score is 3"),
+        ([1.0, 2.0, 4.0], [2.6, 3.4, 3], "QWK is undefined: every human score rounds to 3"),
         ([2.5, 2.5, 2.5], [1, 3, 4], "Pearson and Spearman are undefined: every predicted score is 2.5"),
         ([3.1, 2.9, 3.0], [3, 3, 3], "Pearson, Spearman and QWK are undefined: every human score is 3"),
-        ([3.1, 2.9, 3.2], [2.6, 3.4, 3], "QWK is undefined: every score, human and predicted, rounds to 3"),
     ],
 )
 def test_undefined_figures_are_none_with_a_note(

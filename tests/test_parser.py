@@ -190,6 +190,31 @@ Leave a Reply
     assert d.questions[-1].id == "blog-3"
 
 
+def test_bare_questions_written_without_blank_lines() -> None:
+    doc = (
+        "What is a learning rate schedule?\n"
+        "A schedule changes the learning rate during training. Why? It helps convergence.\n"
+        "What is warmup?\n"
+        "Warmup ramps the learning rate up over the first steps.\n"
+        "It avoids early divergence.\n"
+        "Explain gradient clipping.\n"
+        "Clipping caps the gradient norm.\n"
+    )
+    d = parse_document(doc, "packed")
+    assert d.shape == "bare"
+    assert [q.question for q in d.questions] == [
+        "What is a learning rate schedule?", "What is warmup?", "Explain gradient clipping.",
+    ]
+    assert d.questions[1].reference.startswith("Warmup ramps") and "divergence" in (
+        d.questions[1].reference)
+    # With blank lines, a "?" line packed inside an answer paragraph is not a question.
+    spaced = ("What is a GAN?\n\nTwo networks compete.\nWhy does it work?\nThe game has an "
+              "equilibrium.\n\nWhat is a VAE?\n\nAn autoencoder with a latent prior.\n")
+    assert [q.question for q in parse_document(spaced, "s").questions] == [
+        "What is a GAN?", "What is a VAE?",
+    ]
+
+
 def test_source_id_rule() -> None:
     assert source_id_for("000_0c3ea6e084bbaa33") == "000"
     assert source_id_for("my-notes") == "my-notes"

@@ -142,18 +142,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
+def _start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], str]:
     exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     if not Path(exe).exists():
         pytest.fail("the chroma CLI (from the chromadb package) is not installed")
     port = _free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = open(path / "server.log", "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
+    with open(path / "server.log", "w") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -164,10 +163,15 @@ def chroma_server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("chroma server did not start: " + (path / "server.log").read_text()[-500:])
-    yield f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    proc, url = _start_chroma(tmp_path_factory.mktemp("chroma-server"))
+    yield url
     proc.terminate()
     proc.wait(timeout=20)
-    log.close()
 
 
 def test_server_mode_round_trip(chroma_server, tmp_path, embedder, bank) -> None:
@@ -188,6 +192,82 @@ def test_unreachable_server_is_a_clear_error(tmp_path, embedder) -> None:
     with pytest.raises(StoreError) as err:
         Store(settings, embedder).ensure_index(Bank())
     assert "cannot reach the Chroma server" in str(err.value)
+
+
+def test_a_server_that_dies_mid_index_is_a_clear_error(tmp_path, embedder, bank) -> None:
+    proc, url = _start_chroma(tmp_path)
+
+    class KillingEmbedder(CountingEmbedder):
+        def encode(self, texts, batch_size=64):  # type: ignore[override]
+            proc.kill()  # the server goes away while the first batch is embedded
+            proc.wait(timeout=20)
+            return super().encode(texts, batch_size)
+
+    settings = load_settings(data_dir=tmp_path / "d", chroma_url=url)
+    try:
+        with pytest.raises(StoreError) as err:
+            Store(settings, KillingEmbedder(embedder)).ensure_index(
+                Bank(sources=bank.sources, questions=bank.questions[:3]))
+    finally:
+        proc.kill()
+    assert "failed on the Chroma server at " + url in str(err.value)
+    assert "chroma run" in (err.value.hint or "") and "--rebuild" not in (err.value.hint or "")
+
+
+def test_a_server_that_never_answers_times_out(tmp_path, embedder, monkeypatch) -> None:
+    import interviewer.store as store_mod
+
+    monkeypatch.setattr(store_mod, "SERVER_CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as mute:  # accepts connections (the kernel does), never answers
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        url = f"http://127.0.0.1:{mute.getsockname()[1]}"
+        settings = load_settings(data_dir=tmp_path, chroma_url=url)
+        started = time.monotonic()
+        with pytest.raises(StoreError) as err:
+            Store(settings, embedder).count()
+        assert time.monotonic() - started < 10
+    assert "did not answer in time" in str(err.value)
+
+
+def test_a_server_that_is_not_chroma_or_a_url_that_is_not_one(tmp_path, embedder) -> None:
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        with pytest.raises(StoreError) as err:
+            Store(load_settings(data_dir=tmp_path, chroma_url=url), embedder).count()
+    finally:
+        web.shutdown()
+    assert "answered, but not as a Chroma server (HTTP 404" in str(err.value)
+    for bad in ("not a url", "ftp://host:1", "http://"):
+        with pytest.raises(StoreError) as err:
+            Store(load_settings(data_dir=tmp_path, chroma_url=bad), embedder).count()
+        assert "invalid Chroma URL" in str(err.value), bad
+
+
+def test_a_file_or_broken_link_where_the_store_goes_is_named(tmp_path, embedder) -> None:
+    settings = load_settings(data_dir=tmp_path / "d")
+    settings.chroma_dir.parent.mkdir(parents=True)
+    settings.chroma_dir.write_text("not a directory")
+    for rebuild in (False, True):
+        with pytest.raises(StoreError) as err:
+            Store(settings, embedder).ensure_index(Bank(), rebuild=rebuild)
+        assert "is a file, not a directory" in str(err.value)
+        assert "--rebuild" not in (err.value.hint or "")
+    assert settings.chroma_dir.read_text() == "not a directory"  # never removed
+    settings.chroma_dir.unlink()
+    settings.chroma_dir.symlink_to(tmp_path / "gone")
+    with pytest.raises(StoreError) as err:
+        Store(settings, embedder).count()
+    assert "broken symlink" in str(err.value)
 
 
 def test_user_documents_join_the_bank(tmp_path) -> None:

@@ -116,19 +116,29 @@ def _headings(lines: list[str], code: list[bool]) -> list[_Cand]:
     return out
 
 
+_MID_SENTENCE_END = re.compile(r"[.!?]\s+\S")
+
+
 def _bare(lines: list[str], code: list[bool]) -> list[_Cand]:
-    out = []
+    """Question lines standing alone between blank lines; in a document written without blank
+    lines, one-sentence question lines each followed by an answer line."""
+    spaced, packed = [], []
     for i, ln in enumerate(lines):
         s = ln.strip()
         if not s or code[i] or tx.LIST_RE.match(ln) or tx.HEADING_RE.match(ln):
             continue
-        if tx.NUMBERED_RE.match(ln):
+        if tx.NUMBERED_RE.match(ln) or not tx.bare_question_like(s):
             continue
         before_blank = i == 0 or not lines[i - 1].strip()
         after_blank = i + 1 >= len(lines) or not lines[i + 1].strip()
-        if before_blank and after_blank and tx.bare_question_like(s):
-            out.append(_Cand(i, tx.strip_markup(s)))
-    return out
+        if before_blank and after_blank:
+            spaced.append(_Cand(i, tx.strip_markup(s)))
+        nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if nxt and not tx.bare_question_like(nxt) and not _MID_SENTENCE_END.search(s):
+            packed.append(_Cand(i, tx.strip_markup(s)))
+    # Blank-line separation is the stronger sign (a "?" line inside an answer paragraph is not
+    # a question); the packed reading is used only where it finds nearly nothing.
+    return spaced if len(spaced) >= 2 or len(packed) <= len(spaced) else packed
 
 
 def _is_stop(line: str) -> bool:

@@ -31,6 +31,7 @@ from interviewer.batch import (
     RowWriter,
     Summary,
     input_format,
+    numeric_ids,
     output_format,
     read_graded,
     read_rows,
@@ -414,7 +415,10 @@ def grade_command(
     total = 0
     seen: set[str] = set()
     try:
-        for item in read_rows(file, in_fmt):
+        # The explicit numeric ids, which a row without an id must not take wherever they are
+        # (a cheap pass: reading is fast next to grading).
+        numbered = numeric_ids(file, in_fmt)
+        for item in read_rows(file, in_fmt, numbered):
             total += 1
             if isinstance(item, Row) and item.id in done:
                 seen.add(item.id)
@@ -497,7 +501,7 @@ def grade_command(
     try:
         with progress, RowWriter(rows_file, stream_fmt, append=resume) as writer:
             grade_rows(
-                read_rows(file, in_fmt), matcher=matcher, assess=assess,
+                read_rows(file, in_fmt, numbered), matcher=matcher, assess=assess,
                 make_request=GradeRequest, write=write_and_count(writer), done=done,
                 result=result, strict=strict, advance=lambda n: progress.advance(task, n),
                 file=str(file), prepare=grader.encode, release=grader.forget,
