@@ -240,3 +240,15 @@ def test_corpus_sources_are_the_seeds_unchanged() -> None:
         pytest.skip("shared seeds not beside this checkout")
     for seed in seeds.glob("*.txt"):
         assert (CORPUS / seed.name).read_bytes() == seed.read_bytes()
+
+
+def test_escape_sequences_in_a_users_document_never_reach_the_terminal(tmp_path: Path) -> None:
+    from interviewer.bank.loader import read_document
+    from interviewer.commands.common import lit
+
+    doc = tmp_path / "notes.md"
+    doc.write_bytes(b"## What is \x1b[31mdropout\x1b[0m?\n\nIt \x1b]0;owned\x07zeroes units.\n")
+    text = read_document(doc)
+    assert "\x1b" not in text and "\x07" not in text and "owned" not in text
+    assert [q.question for q in parse_document(text, "notes").questions] == ["What is dropout?"]
+    assert lit("a \x1b[2J[b]x[/b]") == "a \\[b]x\\[/b]"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from interviewer.bank.models import TOPICS, Bank, ParseWarning, Source
 from interviewer.bank.parser import CurationInsert, ParsedDocument, parse_document, source_id_for
 from interviewer.text_sniff import HEAD_BYTES, not_text
+from interviewer.wording import printable
 
 DOC_SUFFIXES = (".txt", ".md", ".markdown")
 CURATION = "curation.toml"
@@ -92,8 +93,8 @@ def read_document(path: Path) -> str:
         reason = ("UTF-16 text; save it as UTF-8" if kind == "utf16"
                   else "not a text file (binary data: a NUL byte)")
         raise CorpusError(f"{path}:{line}: {reason}", reason=reason, line=line)
-    try:
-        return raw.decode("utf-8-sig")
+    try:  # control characters and escape sequences would reach the terminal through the TUI
+        return printable(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         reason = f"not UTF-8 text (byte 0x{raw[exc.start]:02x}: {exc.reason}); save it as UTF-8"

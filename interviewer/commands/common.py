@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from interviewer.config import ConfigError, Settings, config_file, load_settings
+from interviewer.wording import printable
 
 console = Console()
 err_console = Console(stderr=True)
@@ -78,8 +79,9 @@ def _origin(key: str) -> tuple[str, bool]:
 
 def lit(value: object) -> str:
     """User text (a question, a file name, a cell) made safe to embed in Rich markup: printed
-    as written, never read as a style tag ("[/b]" in a question would raise otherwise)."""
-    return escape(str(value))
+    as written, never read as a style tag ("[/b]" in a question would raise otherwise), and
+    never as a terminal escape sequence."""
+    return escape(printable(str(value)))
 
 
 def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:
