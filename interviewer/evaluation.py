@@ -335,7 +335,7 @@ def metrics(
     why = correlation_undefined(p, h)
     undefined = (["Pearson", "Spearman"] if why else []) + (["QWK"] if kappa is None else [])
     reasons = [why] if why else []
-    if kappa is None and len(hr) and not why:
+    if kappa is None and len(hr) and not (why and why.startswith(("every human", "there"))):
         reasons.append(f"every human score rounds to {min(max(hr[0], 0), top)}")
     note = None
     if undefined:

@@ -40,15 +40,17 @@ def cache_key(
 
     The endpoint is part of it: two servers can serve different models under one name.
     """
+    fields: dict[str, object] = {
+        "model": model,
+        "prompt_version": prompt_version,
+        "question": question,
+        "answer": answer,
+        "passages": [list(p) for p in passages],
+    }
+    if endpoint.rstrip("/"):  # absent for the default endpoint: its cached grades still count
+        fields["endpoint"] = endpoint.rstrip("/")
     payload = json.dumps(
-        {
-            "endpoint": endpoint.rstrip("/"),
-            "model": model,
-            "prompt_version": prompt_version,
-            "question": question,
-            "answer": answer,
-            "passages": [list(p) for p in passages],
-        },
+        fields,
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),

@@ -125,7 +125,9 @@ class Store:
         """The way out that fits the failure: --rebuild mends a damaged index, not a server that
         is down or a directory the user cannot write to."""
         text = f"{type(exc).__name__} {exc}".lower()
-        if self.settings.chroma_url:
+        if self.settings.chroma_url and any(
+            w in text for w in ("connect", "timeout", "timed out", "refused", "protocol", "reset")
+        ):
             return ("check that the Chroma server (`chroma run`) is up, then run the command "
                     "again: indexing continues where it stopped")
         if "readonly" in text or "read-only" in text or "permission" in text:
@@ -364,9 +366,10 @@ def _probe_server(url: str, host: str, port: int, ssl: bool) -> None:
                          hint="check the URL and that `chroma run` is up, or drop --chroma-url "
                          "to use the local store") from exc
     try:
-        ok = r.status_code == 200 and "nanosecond heartbeat" in r.json()
+        body = r.json()
     except ValueError:
-        ok = False
+        body = None
+    ok = r.status_code == 200 and isinstance(body, dict) and "nanosecond heartbeat" in body
     if not ok:
         kind = r.headers.get("content-type", "").split(";")[0] or "no content type"
         raise StoreError(

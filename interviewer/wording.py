@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import re
 
-# Terminal escape sequences (CSI such as colours and cursor moves, OSC such as window titles
-# and clipboard writes, and the other ESC forms), then any control or bidi-override character
-# left over: text from an LLM endpoint or a user's file is shown in a terminal, so it must not
-# be able to drive it.
+# Terminal escape sequences (CSI such as colours and cursor moves; OSC such as window titles
+# and clipboard writes, and the DCS/SOS/PM/APC strings, only when terminated, so a stray ESC
+# never swallows the text after it), then any control or bidi-override character left over,
+# a lone ESC included: text from an LLM endpoint or a user's file is shown in a terminal, so
+# it must not be able to drive it.
 _ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, ended by BEL or ST
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
-    r"|\x1b[ -/]*[0-~]?"  # two-character forms, or a lone ESC
+    r"|\x1b\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)"  # OSC, ended by BEL or ST
+    r"|\x1b[PX^_][^\x1b\n]{0,4096}\x1b\\"  # DCS, SOS, PM, APC, ended by ST
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x85]")  # CR, VT, FF, NEL: a new line
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
-    """`text` without terminal escape sequences or control characters; newlines and tabs kept
-    (a carriage return before a newline is dropped, a lone one becomes a newline)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    """`text` without terminal escape sequences or control characters; tabs kept, and every
+    line break (CR LF, CR, VT, FF, NEL) a newline."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", _LINE_BREAKS.sub("\n", text)))
 
 
 def clip(text: str, n: int) -> str:

@@ -213,6 +213,13 @@ def test_bare_questions_written_without_blank_lines() -> None:
     assert [q.question for q in parse_document(spaced, "s").questions] == [
         "What is a GAN?", "What is a VAE?",
     ]
+    # Nor in a document of question headings whose answers ask questions of their own.
+    notes = ("## What is dropout?\nIt zeroes units.\nWhy does that help with overfitting?\n"
+             "Units cannot co-adapt.\nIs it used at test time?\nNo, it is off.\n"
+             "## What is L2?\nA penalty.\nWhen is it better?\nOften.\n")
+    d = parse_document(notes, "n")
+    assert d.shape == "headings"
+    assert [q.question for q in d.questions] == ["What is dropout?", "What is L2?"]
 
 
 def test_source_id_rule() -> None:

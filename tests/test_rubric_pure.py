@@ -445,4 +445,8 @@ def test_printable_keeps_ordinary_text() -> None:
 
     text = "Line one [red]not markup[/red] <b>\n\tcafé – “σ(x)” 中文 \\x1b"
     assert printable(text) == text
-    assert printable("a\r\nb\rc") == "a\nb\nc"
+    assert printable("a\r\nb\rc\x0cd\x85e") == "a\nb\nc\nd\ne"
+    # a stray ESC, or a string sequence never terminated, loses the ESC, not the text after it
+    assert printable("keep\x1bPlease answer\nline2") == "keepPlease answer\nline2"
+    assert printable("\x1b]0;x\nrest") == "]0;x\nrest" and printable("\x1b  w") == "  w"
+    assert printable("é 中文 🙂 ∑ σ(x) [lit]") == "é 中文 🙂 ∑ σ(x) [lit]"

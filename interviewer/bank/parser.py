@@ -119,9 +119,9 @@ def _headings(lines: list[str], code: list[bool]) -> list[_Cand]:
 _MID_SENTENCE_END = re.compile(r"[.!?]\s+\S")
 
 
-def _bare(lines: list[str], code: list[bool]) -> list[_Cand]:
-    """Question lines standing alone between blank lines; in a document written without blank
-    lines, one-sentence question lines each followed by an answer line."""
+def _bare(lines: list[str], code: list[bool]) -> tuple[list[_Cand], list[_Cand]]:
+    """Question lines standing alone between blank lines; and, for a document written without
+    blank lines, one-sentence question lines each followed by an answer line ("packed")."""
     spaced, packed = [], []
     for i, ln in enumerate(lines):
         s = ln.strip()
@@ -136,9 +136,7 @@ def _bare(lines: list[str], code: list[bool]) -> list[_Cand]:
         nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if nxt and not tx.bare_question_like(nxt) and not _MID_SENTENCE_END.search(s):
             packed.append(_Cand(i, tx.strip_markup(s)))
-    # Blank-line separation is the stronger sign (a "?" line inside an answer paragraph is not
-    # a question); the packed reading is used only where it finds nearly nothing.
-    return spaced if len(spaced) >= 2 or len(packed) <= len(spaced) else packed
+    return spaced, packed
 
 
 def _is_stop(line: str) -> bool:
@@ -292,11 +290,17 @@ def parse_document(
     where = source_name or source
     raw_warn: list[str] = []
     code = _code_mask(lines)
+    spaced, packed = _bare(lines, code)
     shapes = {
         "numbered": _numbered(lines, code, raw_warn),
         "headings": _headings(lines, code),
-        "bare": _bare(lines, code),
+        "bare": spaced,
     }
+    # Blank lines around a bare question are the stronger sign (a "?" line inside an answer
+    # paragraph is not a question): the packed reading is for a document no other reading
+    # finds two questions in.
+    if max(len(c) for c in shapes.values()) < 2 and len(packed) > len(spaced):
+        shapes["bare"] = packed
     shape = max(shapes, key=lambda s: len(shapes[s]))  # ties: numbered > headings > bare
     if shape != "numbered":
         raw_warn = []

@@ -72,6 +72,7 @@ class Turn:
     follow_question: str | None = None
     follow_request: Any = None
     follow_grade: Grade | None = None
+    review_before: ReviewState | None = None  # the schedule as it was before this answer
     skipped: bool = False
     error: str | None = None
     discard_warned: tuple[str, str] | None = None  # (key, unsent text) a warning was given about
@@ -352,7 +353,7 @@ class PracticeScreen(Screen[None]):
             self.submit_follow_up(turn, text)
         elif turn.stage in ("follow_up", "discuss"):
             self.ask_interviewer(turn, text)
-        elif self.iapp.llm_on and turn.grade is not None:
+        elif turn.stage == "grading" and self.iapp.llm_on and turn.grade is not None:
             self.notify("The LLM rubric is still grading your answer (the status line says how "
                         "long); its follow-up comes next. ctrl+n moves on; the grade will be "
                         "saved.", severity="information")
@@ -459,7 +460,7 @@ class PracticeScreen(Screen[None]):
             topics=q.topics, source=q.source,
         ))
         if self.config.mode == "review":  # not knowing it is a lapse: it comes back soon
-            self._schedule(q.id, 0.0)
+            self._schedule(turn, 0.0)
         if self.mock:
             self.mock_items.append(MockItem(q, seconds, skipped=True, done=True, score=0.0))
         self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
@@ -470,10 +471,14 @@ class PracticeScreen(Screen[None]):
         self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
         self.status.show(status)
 
-    def _schedule(self, qid: str, score: float) -> None:
+    def _schedule(self, turn: Turn, score: float) -> None:
+        """Review the question with this score, from its state before this answer: scheduling
+        again with the LLM's final score replaces the offline one rather than counting twice."""
         h = self.iapp.history
-        state = h.review_state(qid) or ReviewState(question_id=qid)
-        h.save_review_state(review(state, score, utcnow()))
+        qid = turn.question.id
+        if turn.review_before is None:
+            turn.review_before = h.review_state(qid) or ReviewState(question_id=qid)
+        h.save_review_state(review(turn.review_before, score, utcnow()))
 
     # -- grading the main answer ----------------------------------------------------------
     def submit_main(self, turn: Turn, text: str) -> None:
@@ -539,6 +544,8 @@ class PracticeScreen(Screen[None]):
         if not app.llm_on:
             self._graded(turn, assessment, item)
             return
+        with contextlib.suppress(Exception):  # scheduled now: quitting does not wait for the LLM
+            self._schedule(turn, grade.score)
         if item is None:
             app.ui(self.set_status, self._llm_wait_message(), True, turn)
         # The offline grade is saved: quitting waits for no LLM (a hanging one takes minutes).
@@ -573,7 +580,7 @@ class PracticeScreen(Screen[None]):
     def _graded(self, turn: Turn, assessment: Assessment, item: MockItem | None) -> None:
         """Worker thread, last step: schedule the question, then the follow-up or the report."""
         with contextlib.suppress(Exception):  # the schedule is a convenience; the attempt is saved
-            self._schedule(turn.question.id, assessment.score)
+            self._schedule(turn, assessment.score)
         turn.assessment = assessment
         if item is not None:
             self.iapp.ui(self._mock_graded, item, assessment)
@@ -581,12 +588,12 @@ class PracticeScreen(Screen[None]):
             self.iapp.ui(self._after_feedback, turn, assessment)
 
     def _llm_wait_message(self) -> str:
-        """The status while the LLM rubric is asked: how long so far, and at most (a hanging
-        endpoint costs the timeout on every try, plus the backoff between them)."""
+        """The status while the LLM rubric is asked: how long so far, and the limits a hanging
+        endpoint runs into (the timeout on every try; a reply that needs repair costs more)."""
         s = self.iapp.settings
         tries = max(0, int(s.llm_retries)) + 1
-        worst = s.llm_timeout * tries + sum(min(0.5 * 2**i, 8.0) for i in range(tries - 1))
-        return f"asking the LLM rubric… {{s}} s (gives up by {worst:.0f} s) · ctrl+n moves on"
+        limit = f"up to {s.llm_timeout:.0f} s a try, {tries} {'try' if tries == 1 else 'tries'}"
+        return f"asking the LLM rubric… {{s}} s ({limit}) · ctrl+n moves on"
 
     def _grade_failed(self, turn: Turn, msg: str, item: MockItem | None) -> None:
         turn.error = msg

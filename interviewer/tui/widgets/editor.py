@@ -27,11 +27,16 @@ def screen_bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
 
 
 def _text_area_bindings(without: set[str]) -> list[Binding]:
-    """TextArea's own bindings (from its base classes too) minus the keys our commands take."""
-    found: list[Binding] = []
+    """TextArea's bindings as inheritance merges them (a subclass's binding for a key replaces
+    its base classes': up moves the cursor, it does not scroll the container), minus the keys
+    our commands take."""
+    merged: dict[str, list[Binding]] = {}
     for cls in reversed(TextArea.__mro__):
-        found.extend(Binding.make_bindings(vars(cls).get("BINDINGS", [])))
-    return [binding for binding in found if binding.key not in without]
+        own: dict[str, list[Binding]] = {}
+        for binding in Binding.make_bindings(vars(cls).get("BINDINGS", [])):
+            own.setdefault(binding.key, []).append(binding)
+        merged.update(own)
+    return [b for key, bs in merged.items() if key not in without for b in bs]
 
 
 class AnswerEditor(TextArea, inherit_bindings=False):
