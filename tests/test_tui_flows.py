@@ -770,6 +770,10 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
             assert "up to 12 s a try, 1 try" in shown() and "ctrl+n moves on" in shown()
             await pilot.pause(1.3)
             assert re.search(r"rubric… [1-9]\d* s", shown()), shown()  # it counts
+            # The offline grade is in the review schedule already (quitting now loses nothing).
+            assert screen.turn is not None and screen.turn.grade is not None
+            early = history.review_state(q.id)
+            assert early is not None and early.last_score == screen.turn.grade.score
             app.clear_notifications()
             await type_answer(pilot, "typed while waiting")
             await pilot.press("ctrl+s")
@@ -779,6 +783,14 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
             await wait_for(pilot, lambda: screen.turn is not None
                            and screen.turn.assessment is not None, timeout=30)
             assert "asking the LLM rubric" not in shown()
+            # ...and the final (blended) score replaces it: one review, not two.
+            final = history.review_state(q.id)
+            assert final is not None and final.last_score == screen.turn.assessment.score
+            from interviewer.scheduling import review
+
+            once = review(ReviewState(question_id=q.id), final.last_score, utcnow())
+            assert (final.ease, final.interval_days, final.repetitions, final.lapses) == (
+                once.ease, once.interval_days, once.repetitions, once.lapses)
 
 
 async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(
