@@ -317,24 +317,29 @@ class Assessor:
 
         llm = self._active()
         if llm is None:
-            return ChatReply(reply=self._offline_reply(assessment, self._status))
+            return ChatReply(reply=self._offline_reply(assessment, self._status, follow_up))
         passages = self.passages_for(req, assessment.offline)
         try:
             out = llm.chat(req.question, req.answer, passages, assessment, message, follow_up)
         except LlmError as exc:
             self._record(exc.kind, exc.message)
             why = f"LLM unavailable ({exc.message})."
-            return ChatReply(reply=self._offline_reply(assessment, why))
+            return ChatReply(reply=self._offline_reply(assessment, why, follow_up))
         except Exception as exc:
             log.info("LLM chat failed: %s", type(exc).__name__)
             why = f"LLM chat failed ({type(exc).__name__})."
-            return ChatReply(reply=self._offline_reply(assessment, why))
+            return ChatReply(reply=self._offline_reply(assessment, why, follow_up))
         self._record(None)
         return out
 
     @staticmethod
-    def _offline_reply(assessment: Assessment, why: str) -> str:
-        missed = [m.point for m in assessment.offline.missed]
+    def _offline_reply(
+        assessment: Assessment, why: str, follow_up: FollowUpExchange | None = None
+    ) -> str:
+        """The missed points instead of prose; one the follow-up answer has since made is not
+        listed again."""
+        done = follow_up.point if follow_up is not None and follow_up.covered else None
+        missed = [m.point for m in assessment.offline.missed if m.point != done]
         lines = [f"{why} I can't discuss the feedback without the LLM."]
         if missed:
             lines.append("The reference answer covers these points your answer missed:")

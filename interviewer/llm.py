@@ -480,7 +480,7 @@ class LlmGrader:
                 return parse(second.text), second, usage
             except RubricParseError as exc2:
                 raise LlmError(
-                    "invalid_json", f"the LLM's reply was unusable twice ({exc2})"
+                    "invalid_json", f"the LLM's reply was unusable twice: {exc2}"
                 ) from None
 
     def grade(self, question: str, answer: str, passages: list[NumberedPassage]) -> LlmGrade:

@@ -566,6 +566,18 @@ def test_chat_replies_from_the_passages_with_verified_citations(
     assert out.citations == []
 
 
+def test_the_offline_chat_reply_does_not_list_a_point_the_follow_up_made() -> None:
+    from interviewer.grading.models import Assessment, FollowUpExchange
+
+    made, still = "Dropout zeroes activations.", "It acts like an ensemble."
+    g = Grade(score=4.0, band=Band.weak, missed=[PointMatch(point=made), PointMatch(point=still)])
+    a = Assessment(score=4.0, band=Band.weak, grader="offline", offline=g)
+    asked = FollowUpExchange(question="Why?", answer="It zeroes them.", point=made)
+    assert made in Assessor._offline_reply(a, "LLM off.", asked)  # not yet made
+    reply = Assessor._offline_reply(a, "LLM off.", asked.model_copy(update={"covered": True}))
+    assert made not in reply and still in reply
+
+
 def test_real_offline_grader_with_the_llm(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, embedder: Any
 ) -> None:

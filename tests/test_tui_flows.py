@@ -155,6 +155,8 @@ async def test_answer_grade_feedback_follow_up_next(
             p["point"] for p in follow["offline_grade"]["missed"]
         ]
         assert graded_points == [turn.follow_point]  # graded against that point only
+        # Making the point is not restating the follow-up, though that quotes the point.
+        assert follow["offline_grade"]["flags"] == [] and follow["score"] >= 7.0
         # Offline, a question about the feedback is answered with the reference passages.
         await type_answer(pilot, "why is that point important?")
         await pilot.press("ctrl+s")
@@ -759,7 +761,7 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
         async with app.run_test(size=(100, 40)) as pilot:
             screen = practice(app)
             await wait_for(pilot, lambda: app.backend_shown)
-            await type_answer(pilot, q.key_points[0])
+            await type_answer(pilot, " ".join(q.key_points))
             await pilot.press("ctrl+s")
             status = screen.status
 
@@ -791,6 +793,14 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
             once = review(ReviewState(question_id=q.id), final.last_score, utcnow())
             assert (final.ease, final.interval_days, final.repetitions, final.lapses) == (
                 once.ease, once.interval_days, once.repetitions, once.lapses)
+            # the deck's average is of the scores shown (blended), not the offline ones
+            blended = screen.turn.assessment.score
+            assert blended != screen.turn.grade.score
+            screen.query_one("#answer", TextArea).clear()  # the text typed while waiting
+            await pilot.press("ctrl+n")  # past the follow-up, if any: the deck's end
+            await pilot.pause()
+            done = [t for t in texts(screen, SystemMessage) if "last question" in t]
+            assert done and f"1 graded, average {blended:.1f}/10" in done[0]
 
 
 async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(

@@ -106,6 +106,8 @@ class FollowUpExchange(BaseModel):
     answer: str
     score: float | None = None
     band: str | None = None
+    point: str | None = Field(None, description="the key point it asked about")
+    covered: bool = Field(False, description="the answer made that point")
 
 
 class ChatReply(BaseModel):

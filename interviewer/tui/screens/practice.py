@@ -141,7 +141,7 @@ class PracticeScreen(Screen[None]):
         self.finished = False
         self.mock_items: list[MockItem] = []
         self.report: MockReport | None = None  # a finished mock interview's, to show again
-        self.scores: list[float] = []  # offline scores of this deck's main answers
+        self.scores: list[float] = []  # final scores of this deck's main answers
         self.asked: dict[str, int] = {}  # question id -> times asked in this deck
         self._in_view: tuple[Widget | None, bool] = (None, False)  # newest message, top first?
         self._reading_back = False  # the user scrolled up: a resize must not pull them down
@@ -617,7 +617,6 @@ class PracticeScreen(Screen[None]):
         ), title="grading failed"))
 
     def _show_offline(self, turn: Turn, grade: Grade) -> None:
-        self.scores.append(grade.score)
         if turn is not self.turn:  # moved on before the grade came: said by _after_feedback
             return
         self.say(FeedbackCard(grade, self.iapp.source_titles), top=True)
@@ -632,6 +631,7 @@ class PracticeScreen(Screen[None]):
 
     def _after_feedback(self, turn: Turn, assessment: Assessment) -> None:
         self._llm_check()
+        self.scores.append(assessment.score)  # the final score, as the status line said
         if turn is not self.turn and turn.grade is not None:
             self.say(SystemMessage(Text(
                 f"Q{turn.index + 1} ({turn.question.id}), which you moved on from, scored "
@@ -692,7 +692,10 @@ class PracticeScreen(Screen[None]):
             backend = app.get_backend()
             from interviewer.grader import GradeRequest
 
-            req = GradeRequest(answer=text, question=turn.follow_question or "",
+            # The main question is the context: the follow-up quotes the point itself, so a
+            # right answer would look like a restatement of it (parrot) and its terms like the
+            # question's own rather than fresh content.
+            req = GradeRequest(answer=text, question=turn.question.question,
                                question_id=turn.question.id,
                                key_points=[turn.follow_point or ""])
             turn.follow_request = req
@@ -764,6 +767,7 @@ class PracticeScreen(Screen[None]):
         return FollowUpExchange(
             question=turn.follow_question, answer=req.answer if req is not None else "",
             score=grade.score if grade else None, band=str(grade.band) if grade else None,
+            point=turn.follow_point, covered=bool(grade and grade.covered),
         )
 
     def _chat_failed(self, turn: Turn, text: str, msg: str) -> None:
@@ -779,7 +783,10 @@ class PracticeScreen(Screen[None]):
         if turn is not self.turn:  # asked about a question the user has moved on from
             self.notify("The interviewer's answer about an earlier question came too late.")
             return
-        self.status.show("ctrl+n next question · or ask another question")
+        self.status.show(
+            "follow-up still open: answer it below · ctrl+k skips it" if turn.stage == "follow_up"
+            else "ctrl+n next question · or ask another question"
+        )
         parts: list[RenderableType] = [Text(reply.reply)]
         if reply.citations:
             parts.append(citations_block(reply.citations, self.iapp.source_titles))
