@@ -600,7 +600,8 @@ async def test_answers_left_ungraded_by_an_earlier_session_are_graded(
                                              session_id="old", status="skipped"))
     point = q1.key_points[1]
     follow = history.add_attempt(NewAttempt(
-        question=f"What about: {point}", answer=point, question_id=q1.id, session_id="old",
+        question=f"Your answer didn't develop this point: “{point}” Can you explain it?",
+        answer=point, question_id=q1.id, session_id="old",
         kind="follow_up", parent_id=killed, follow_point=point,
     ))
     app = InterviewerApp(settings, bank, deck=[q2], history=history,
@@ -619,6 +620,7 @@ async def test_answers_left_ungraded_by_an_earlier_session_are_graded(
     # The follow-up is graded against its own point, as it would have been at the time.
     fg = rows[follow]["offline_grade"]
     assert [m["point"] for m in fg["covered"] + fg["missed"]] == [point]
+    assert fg["flags"] == [] and rows[follow]["score"] >= 7.0  # making it is not parroting
 
 
 async def test_end_of_deck_says_so_and_skips_are_recorded(bank: Bank, settings: Settings,

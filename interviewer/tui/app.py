@@ -241,8 +241,11 @@ class InterviewerApp(App[None]):
         for row in self.history.ungraded(exclude_session=self.session_id):
             try:
                 follow_point = row.get("follow_point") if row.get("kind") == "follow_up" else None
+                # A follow-up is graded with its bank question as context (empty: the grader
+                # takes the bank's), as in the session: the follow-up's text quotes the point.
                 grade = backend.offline(GradeRequest(
-                    answer=row["answer"], question=row["question"], question_id=row["question_id"],
+                    answer=row["answer"], question="" if follow_point else row["question"],
+                    question_id=row["question_id"],
                     key_points=[follow_point] if follow_point else None,
                 ))
             except Exception as exc:  # still failing: keep the answer and the reason
