@@ -60,17 +60,6 @@ class GraderLike(Protocol):
     def grade(self, req: Any) -> Grade: ...
 
 
-def _offline_assessment(offline: Grade, notice: str | None = None) -> Assessment:
-    return Assessment(
-        score=offline.score,
-        band=offline.band,
-        grader="offline",
-        offline=offline,
-        notice=notice,
-        follow_up=offline.follow_up,
-    )
-
-
 class Assessor:
     """Offline grade, then (if on) the LLM rubric blended in; never raises for LLM failures."""
 
@@ -138,7 +127,7 @@ class Assessor:
         """The offline grade alone; if the LLM was on and switched itself off, every such grade
         says so (a batch row graded after the switch is not silently offline)."""
         off = self.switched_off
-        return _offline_assessment(grade, self.llm_status[1] if off else None)
+        return Assessment.offline_only(grade, self.llm_status[1] if off else None)
 
     def cancel(self) -> None:
         """Stop LLM calls in flight (Ctrl-C): they end as offline grades, at once."""
@@ -210,7 +199,7 @@ class Assessor:
     def _offline_only(self, grade: Grade) -> Assessment | None:
         """The assessment when the LLM is not asked: a flagged non-answer, or the LLM off."""
         if self._skip_llm(grade):
-            return _offline_assessment(grade)
+            return Assessment.offline_only(grade)
         if self._active() is None:
             return self._without_llm(grade)
         return None
@@ -235,12 +224,12 @@ class Assessor:
             g = llm.grade(req.question, req.answer, passages)
         except LlmError as exc:
             self._record(exc.kind, exc.message)
-            return _offline_assessment(
+            return Assessment.offline_only(
                 offline, f"LLM rubric unavailable ({exc.message}): showing the offline grade."
             )
         except Exception as exc:  # never a crash, never a lost answer
             log.info("LLM rubric failed: %s", type(exc).__name__)
-            return _offline_assessment(
+            return Assessment.offline_only(
                 offline,
                 f"LLM rubric failed ({type(exc).__name__}: {_safe(exc, self.settings)}): "
                 "showing the offline grade.",

@@ -571,7 +571,7 @@ def test_the_offline_chat_reply_does_not_list_a_point_the_follow_up_made() -> No
 
     made, still = "Dropout zeroes activations.", "It acts like an ensemble."
     g = Grade(score=4.0, band=Band.weak, missed=[PointMatch(point=made), PointMatch(point=still)])
-    a = Assessment(score=4.0, band=Band.weak, grader="offline", offline=g)
+    a = Assessment.offline_only(g)
     asked = FollowUpExchange(question="Why?", answer="It zeroes them.", point=made)
     assert made in Assessor._offline_reply(a, "LLM off.", asked)  # not yet made
     reply = Assessor._offline_reply(a, "LLM off.", asked.model_copy(update={"covered": True}))

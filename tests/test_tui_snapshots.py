@@ -74,8 +74,7 @@ class FixedBackend:
 
     def assess(self, req: Any, offline: Grade | None = None) -> Assessment:
         g = offline or self.offline(req)
-        return Assessment(score=g.score, band=g.band, grader="offline", offline=g,
-                          follow_up=g.follow_up, notice=None)
+        return Assessment.offline_only(g)
 
     def chat(self, req: Any, assessment: Assessment, message: str,
              follow_up: FollowUpExchange | None = None) -> ChatReply:

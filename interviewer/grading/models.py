@@ -129,3 +129,9 @@ class Assessment(BaseModel):
     notice: str | None = Field(None, description="fallback or disagreement, shown to the user")
     follow_up: str | None = None
     citations: list[Citation] = Field(default_factory=list)
+
+    @classmethod
+    def offline_only(cls, offline: Grade, notice: str | None = None) -> Assessment:
+        """The offline grade as the final word (no LLM, or the LLM failed: `notice` says so)."""
+        return cls(score=offline.score, band=offline.band, grader="offline", offline=offline,
+                   notice=notice, follow_up=offline.follow_up)

@@ -539,10 +539,8 @@ class PracticeScreen(Screen[None]):
         turn.grade = grade
         if item is None:
             app.ui(self._show_offline, turn, grade)
-        assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
-                                offline=grade, follow_up=grade.follow_up, notice=None)
         if not app.llm_on:
-            self._graded(turn, assessment, item)
+            self._graded(turn, Assessment.offline_only(grade), item)
             return
         with contextlib.suppress(Exception):  # scheduled now: quitting does not wait for the LLM
             self._schedule(turn, grade.score)
@@ -557,12 +555,10 @@ class PracticeScreen(Screen[None]):
     ) -> None:
         """Worker thread: the LLM rubric on top of a saved offline grade."""
         app = self.iapp
-        assessment = Assessment(score=grade.score, band=grade.band, grader="offline",
-                                offline=grade, follow_up=grade.follow_up, notice=None)
         try:
             assessment = app.get_backend().assess(req, offline=grade)
         except Exception as exc:  # the offline grade stands
-            assessment = assessment.model_copy(update={"notice": f"LLM rubric failed: {exc}"})
+            assessment = Assessment.offline_only(grade, f"LLM rubric failed: {exc}")
         llm = assessment.llm
         if turn.attempt_id is not None:
             app.history.record_grade(turn.attempt_id, GradeUpdate(
