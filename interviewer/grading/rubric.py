@@ -33,7 +33,7 @@ from interviewer.grading.models import (
     LlmGrade,
     Reference,
 )
-from interviewer.wording import printable
+from interviewer.wording import plural, printable
 
 if TYPE_CHECKING:  # only the type: templates are loaded by the edges, rendering here is pure
     from interviewer.prompts import PromptTemplate
@@ -652,6 +652,12 @@ class Blend(BaseModel):
     notices: list[str] = Field(default_factory=list)
 
 
+def dropped_note(n: int) -> str:
+    """What the user is told about citations that failed the check (never shown as sources)."""
+    return (f"{plural(n, 'citation')} from the LLM did not match the reference passages and "
+            f"{'was' if n == 1 else 'were'} not shown.")
+
+
 def blend(offline: Grade, llm: LlmGrade, band_of: Callable[[float], Band] = band_for) -> Blend:
     """Blend the two scores; hard-flagged answers stay at or below their offline score and band.
 
@@ -681,10 +687,5 @@ def blend(offline: Grade, llm: LlmGrade, band_of: Callable[[float], Band] = band
             + ". Check the cited passages."
         )
     if llm.dropped_citations:
-        n = llm.dropped_citations
-        plural = n != 1
-        notices.append(
-            f"{n} citation{'s' if plural else ''} from the LLM did not match the reference "
-            f"passages and {'were' if plural else 'was'} not shown."
-        )
+        notices.append(dropped_note(llm.dropped_citations))
     return Blend(score=score, band=band, capped=capped, disagreement=disagreement, notices=notices)

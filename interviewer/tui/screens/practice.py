@@ -26,6 +26,7 @@ from interviewer.bank.models import Question
 from interviewer.grading.features import content_terms
 from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, Grade, Reference
 from interviewer.grading.offline import follow_up_question
+from interviewer.grading.rubric import dropped_note
 from interviewer.history import GradeUpdate, NewAttempt, utcnow
 from interviewer.scheduling import ReviewState, relearn_now, review
 from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
@@ -787,9 +788,7 @@ class PracticeScreen(Screen[None]):
         if reply.citations:
             parts.append(citations_block(reply.citations, self.iapp.source_titles))
         if reply.dropped_citations:
-            n = reply.dropped_citations
-            parts.append(Text(f"{plural(n, 'citation')} from the LLM did not match the reference "
-                              f"passages and {'were' if n != 1 else 'was'} not shown.", style="dim"))
+            parts.append(Text(dropped_note(reply.dropped_citations), style="dim"))
         body: RenderableType = Group(*parts)
         self.say(InterviewerMessage(body, title="interviewer"), top=True)
 
