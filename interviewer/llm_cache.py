@@ -47,8 +47,9 @@ def cache_key(
         "answer": answer,
         "passages": [list(p) for p in passages],
     }
-    if endpoint.rstrip("/"):  # absent for the default endpoint: its cached grades still count
-        fields["endpoint"] = endpoint.rstrip("/")
+    endpoint = endpoint.rstrip("/")
+    if endpoint:  # absent for the default endpoint: its cached grades still count
+        fields["endpoint"] = endpoint
     payload = json.dumps(
         fields,
         ensure_ascii=False,

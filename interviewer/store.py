@@ -97,8 +97,7 @@ class Store:
                 self._client = chromadb.HttpClient(
                     host=host, port=port, ssl=ssl, settings=chroma_settings
                 )
-                _bound_wait(self._client)
-                self._client.heartbeat()
+                _bound_wait(self._client)  # the probe above was the heartbeat
             else:
                 _check_store_dir(self.settings.chroma_dir)
                 self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
@@ -247,31 +246,27 @@ class Store:
             batch = todo[start : start + EMBED_BATCH]
             vecs = self.embedder.encode([t for _, _, t, _ in batch])
             with self._guard("writing passages"):
-                self._upsert(col, batch, vecs)
+                col.upsert(
+                    ids=[p.id for _, p, _, _ in batch],
+                    embeddings=vecs.tolist(),
+                    documents=[p.text for _, p, _, _ in batch],
+                    metadatas=[
+                        {
+                            "question_id": p.question_id,
+                            "source": p.source,
+                            "topics": ",".join(p.topics),
+                            "thin": q.thin,
+                            "hash": h,
+                        }
+                        for q, p, _, h in batch
+                    ],
+                )
             if progress:
                 progress(min(start + EMBED_BATCH, total), total)
         return IndexReport(
             total=len(want), embedded=total, deleted=len(stale), rebuilt=rebuilt,
             location=self.location,
         )
-
-    @staticmethod
-    def _upsert(col: Any, batch: list[Any], vecs: np.ndarray) -> None:
-        col.upsert(
-                ids=[p.id for _, p, _, _ in batch],
-                embeddings=vecs.tolist(),
-                documents=[p.text for _, p, _, _ in batch],
-                metadatas=[
-                    {
-                        "question_id": p.question_id,
-                        "source": p.source,
-                        "topics": ",".join(p.topics),
-                        "thin": q.thin,
-                        "hash": h,
-                    }
-                    for q, p, _, h in batch
-                ],
-            )
 
     def count(self) -> int:
         col = self._get_collection(create=False)
