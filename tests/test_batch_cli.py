@@ -11,7 +11,7 @@ import csv
 import json
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +215,23 @@ def _numbered(tmp_path: Path, n: int, tag: str = "Answer") -> Path:
     ])
 
 
+def _stop_grading_at(monkeypatch: pytest.MonkeyPatch, n: int, stop: Callable[[], None]) -> Any:
+    """Make the run call `stop` as it reaches its answer number n (from 0) of a chunk; returns
+    the real `Assessor.assess_many`."""
+    from interviewer.assessor import Assessor
+
+    real = Assessor.assess_many
+
+    def stopping(self: Assessor, reqs: Any, concurrency: int = 4) -> Iterator[Any]:
+        for i, a in enumerate(real(self, reqs, concurrency)):
+            if i == n:
+                stop()
+            yield a
+
+    monkeypatch.setattr(Assessor, "assess_many", stopping)
+    return real
+
+
 def test_sigterm_mid_run_keeps_the_rows_and_a_report_that_says_it_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -223,17 +240,8 @@ def test_sigterm_mid_run_keeps_the_rows_and_a_report_that_says_it_stopped(
 
     f = _numbered(tmp_path, 12)
     out = tmp_path / "report.md"
-    from interviewer.assessor import Assessor
-
-    real = Assessor.assess_many
-
-    def terminated(self: Assessor, reqs: Any, concurrency: int = 4) -> Iterator[Any]:
-        for i, a in enumerate(real(self, reqs, concurrency)):
-            if i == 4:
-                os.kill(os.getpid(), signal.SIGTERM)  # what `timeout` and CI send
-            yield a
-
-    monkeypatch.setattr(Assessor, "assess_many", terminated)
+    # what `timeout` and CI send
+    _stop_grading_at(monkeypatch, 4, lambda: os.kill(os.getpid(), signal.SIGTERM))
     before = signal.getsignal(signal.SIGTERM)
     r = run(str(f), "--out", str(out), "--offline")
     assert r.exit_code == 130 and "--resume" in r.stderr
@@ -250,16 +258,11 @@ def test_interrupt_then_resume_grades_each_row_once(
     out = tmp_path / "o.jsonl"
     from interviewer.assessor import Assessor
 
-    real = Assessor.assess_many
+    def ctrl_c() -> None:  # in the middle of a chunk
+        raise KeyboardInterrupt
+
+    real = _stop_grading_at(monkeypatch, 5, ctrl_c)
     graded: list[str] = []
-
-    def interrupted(self: Assessor, reqs: Any, concurrency: int = 4) -> Iterator[Any]:
-        for i, a in enumerate(real(self, reqs, concurrency)):
-            if i == 5:
-                raise KeyboardInterrupt  # Ctrl-C in the middle of a chunk
-            yield a
-
-    monkeypatch.setattr(Assessor, "assess_many", interrupted)
     r = run(str(f), "--out", str(out), "--offline")
     assert r.exit_code == 130
     assert "--resume" in r.stderr

@@ -21,7 +21,7 @@ from interviewer.grading.features import (
     lexical_overlap,
 )
 from interviewer.grading.keypoints import split_key_points
-from interviewer.grading.models import Band, Flag, Reference
+from interviewer.grading.models import Band, Flag, Grade, Reference
 from interviewer.grading.offline import RefInput, grade
 from interviewer.grading.similarity import soft_alignment
 
@@ -131,48 +131,39 @@ def _setup(rng: np.random.Generator) -> tuple[Encoded, RefInput, np.ndarray]:
     return question, RefInput(Reference(id="row", text=ref_text), ref, points), ref_toks
 
 
-def test_follow_up_prefers_a_self_contained_point_to_one_leaning_on_the_sentence_before(
-    cal: Calibration,
-) -> None:
+def _two_points_missed(cal: Calibration, preferred: str, more_central: str) -> Grade:
+    """An answer that makes only the reference's first point; of the two it misses,
+    `more_central` sits closer to the whole reference than `preferred` does."""
     rng = np.random.default_rng(9)
     toks = rng.normal(size=(12, 32))
-    dangling = "They can be used for iota kappa lambda mu tasks."
-    whole = "Epsilon zeta networks compute theta from rho sigma tau upsilon."
-    ref_text = f"Alpha beta gamma delta. {whole} {dangling}"
+    ref_text = f"Alpha beta gamma delta. {preferred} {more_central}"
     own = RefInput(
         Reference(id="row", text=ref_text),
         enc(ref_text, toks),
-        [enc("Alpha beta gamma delta.", toks[:4]), enc(whole, toks[4:8]),
-         enc(dangling, toks[8:12] + toks[4:8])],  # the more central of the two
+        [enc("Alpha beta gamma delta.", toks[:4]), enc(preferred, toks[4:8]),
+         enc(more_central, toks[8:12] + toks[4:8])],
     )
     central = [float(pt.vector @ own.encoded.vector) for pt in own.points]
     assert central[2] > central[1]
     g = grade(enc("what is alpha", rng.normal(size=(3, 32))),
               enc("Alpha beta gamma delta.", toks[:4]), [own], cal)
-    assert {m.point for m in g.missed} == {whole, dangling}
+    assert {m.point for m in g.missed} == {preferred, more_central}
+    return g
+
+
+def test_follow_up_prefers_a_self_contained_point_to_one_leaning_on_the_sentence_before(
+    cal: Calibration,
+) -> None:
+    whole = "Epsilon zeta networks compute theta from rho sigma tau upsilon."
+    g = _two_points_missed(cal, whole, "They can be used for iota kappa lambda mu tasks.")
     assert g.follow_up_point == whole
 
 
 def test_follow_up_names_the_recorded_point_and_prefers_a_principle_to_an_example(
     cal: Calibration,
 ) -> None:
-    rng = np.random.default_rng(9)
-    toks = rng.normal(size=(12, 32))
-    example = "For example, iota kappa lambda mu is one such case."
     principle = "Epsilon zeta eta theta matters because rho sigma tau upsilon follows from it."
-    ref_text = f"Alpha beta gamma delta. {principle} {example}"
-    own = RefInput(
-        Reference(id="row", text=ref_text),
-        enc(ref_text, toks),
-        [enc("Alpha beta gamma delta.", toks[:4]), enc(principle, toks[4:8]),
-         # the example sits closer to the whole reference than the principle does
-         enc(example, toks[8:12] + toks[4:8])],
-    )
-    central = [float(pt.vector @ own.encoded.vector) for pt in own.points]
-    assert central[2] > central[1]
-    g = grade(enc("what is alpha", rng.normal(size=(3, 32))),
-              enc("Alpha beta gamma delta.", toks[:4]), [own], cal)
-    assert {m.point for m in g.missed} == {principle, example}
+    g = _two_points_missed(cal, principle, "For example, iota kappa lambda mu is one such case.")
     assert g.follow_up_point == principle
     assert g.follow_up is not None and principle.rstrip(".") in g.follow_up
     # A short point (a heading, a term) is asked about directly.

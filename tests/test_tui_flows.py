@@ -52,6 +52,17 @@ def real_factory(embedder: Embedder) -> Callable[[Settings, Bank], Assessor]:
     return lambda settings, bank: Assessor(settings, Grader(embedder, bank=bank))
 
 
+def llm_app(monkeypatch: pytest.MonkeyPatch, url: str, key: str, timeout: float, bank: Bank,
+            deck: list[Question], history: History, embedder: Embedder) -> InterviewerApp:
+    """The app with the real grader and the LLM rubric at `url` (a test server, or a dead port),
+    one try per call."""
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    settings = load_settings(llm_model="fake-model", llm_timeout=timeout, llm_retries=0)
+    return InterviewerApp(settings, bank, deck=deck, history=history,
+                          backend_factory=real_factory(embedder))
+
+
 def held_factory(
     embedder: Embedder, release: threading.Event
 ) -> Callable[[Settings, Bank], Assessor]:
@@ -412,11 +423,7 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
              "citations": [{"passage": 99, "quote": quote}]}
     with FakeLLMServer() as server:
         server.queue(chat_reply(rubric), chat_reply(chat), chat_reply(later))
-        monkeypatch.setenv("OPENAI_API_KEY", key)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-        settings = load_settings(llm_model="fake-model", llm_timeout=10.0, llm_retries=0)
-        app = InterviewerApp(settings, bank, deck=[q], history=history,
-                             backend_factory=real_factory(embedder))
+        app = llm_app(monkeypatch, server.url, key, 10.0, bank, [q], history, embedder)
         async with app.run_test(size=(120, 50)) as pilot:
             screen = practice(app)
             await wait_for(pilot, lambda: app.backend_shown)
@@ -719,12 +726,9 @@ async def test_the_llm_switching_itself_off_is_said_with_its_reason(
     with socket.socket() as s:  # a port nobody listens on: every call is "cannot reach"
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-switch-off")
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
-    settings = load_settings(llm_model="fake-model", llm_timeout=2.0, llm_retries=0)
     qs = rich_questions(bank, 4)
-    app = InterviewerApp(settings, bank, deck=qs, history=history,
-                         backend_factory=real_factory(embedder))
+    app = llm_app(monkeypatch, f"http://127.0.0.1:{port}/v1", "sk-test-switch-off", 2.0, bank, qs,
+                  history, embedder)
     async with app.run_test(size=(100, 40)) as pilot:
         screen = practice(app)
         await wait_for(pilot, lambda: app.backend is not None)
@@ -755,11 +759,7 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
               "citations": [], "follow_up": ""}
     with FakeLLMServer() as server:
         server.queue(chat_reply(rubric, delay=3.0))
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-slow")
-        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-        settings = load_settings(llm_model="fake-model", llm_timeout=12.0, llm_retries=0)
-        app = InterviewerApp(settings, bank, deck=[q], history=history,
-                             backend_factory=real_factory(embedder))
+        app = llm_app(monkeypatch, server.url, "sk-test-slow", 12.0, bank, [q], history, embedder)
         async with app.run_test(size=(100, 40)) as pilot:
             screen = practice(app)
             await wait_for(pilot, lambda: app.backend_shown)
