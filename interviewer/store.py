@@ -226,16 +226,20 @@ class Store:
             col = self._get_collection(create=True)
         with self._guard("reading the index"):
             existing = col.get(include=["metadatas"])
-        have = {
-            i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"],
-                                                    strict=False)
-        }
+        metas = dict(zip(existing["ids"], existing["metadatas"], strict=False))
+        have = {i: (m or {}).get("hash") for i, m in metas.items()}
         want = {}
         for q, p in bank_passages(bank):
             text = embed_text(q, p)
             want[p.id] = (q, p, text, content_hash(self.embedder.model_id, text))
         todo = [v for pid, v in want.items() if have.get(pid) != v[3]]
         stale = [pid for pid in have if pid not in want]
+        if self.settings.chroma_url:
+            # A shared server holds the passages of every bank indexed against it: a teammate's
+            # documents are not stale because this bank lacks them; only passages of this
+            # bank's own sources that it no longer has are.
+            ours = {s.id for s in bank.sources}
+            stale = [pid for pid in stale if (metas[pid] or {}).get("source") in ours]
         if stale:
             with self._guard("deleting stale passages"):
                 col.delete(ids=stale)

@@ -194,6 +194,11 @@ def test_corpus_add_keeps_a_different_document_of_the_same_name(tmp_path: Path) 
     assert "a different notes.md is already in the bank" in clash.stderr and "--replace" in clash.stderr
     rows = json.loads(run("questions", "--json", "--source", "notes").stdout)
     assert [r["question"] for r in rows] == ["What is weight decay?"]
+    cased = tmp_path / "b" / "Notes.md"  # `--source notes` could never pick one of the two
+    second.rename(cased)
+    refused = run("corpus", "add", str(cased))
+    assert refused.returncode == 2 and "source id 'Notes' is already used" in refused.stderr
+    cased.rename(second)
     replaced = run("corpus", "add", str(second), "--replace")
     assert replaced.returncode == 0, replaced.stderr
     rows = json.loads(run("questions", "--json", "--source", "notes").stdout)

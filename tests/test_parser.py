@@ -222,6 +222,96 @@ def test_bare_questions_written_without_blank_lines() -> None:
     assert [q.question for q in d.questions] == ["What is dropout?", "What is L2?"]
 
 
+_ANSWER = "It {} by a rule the network learns from data. It matters for generalisation in practice."
+
+
+def _doc(*questions: str, sep: str = "\n\n") -> str:
+    return sep.join(f"{q}{sep}{_ANSWER.format(k)}" for k, q in enumerate(questions))
+
+
+def test_labelled_questions_and_answers() -> None:
+    """'Q3: Explain …', '**Q: …**', 'Question 2: …' and 'A: …' are labels, not text."""
+    qa = "\n\n".join(
+        f"{q}\nA: {_ANSWER.format(k)}" for k, q in enumerate(
+            ["Q1: What is dropout?", "Q2. What is momentum?", "Q3: Explain weight decay."]
+        )
+    )
+    d = parse_document(qa, "qa")
+    assert [q.question for q in d.questions] == [
+        "What is dropout?", "What is momentum?", "Explain weight decay.",
+    ]
+    assert all(not q.reference.startswith("A:") for q in d.questions)
+    assert all(len(q.key_points) == 2 for q in d.questions)  # nothing folded into another answer
+    bold = _doc("**Q: What is dropout?**", "**Q: Explain momentum**", "Question 3: Describe Adam")
+    assert [q.question for q in parse_document(bold, "b").questions] == [
+        "What is dropout?", "Explain momentum", "Describe Adam",
+    ]
+
+
+def test_short_explain_lines_bullets_and_parenthesised_numbers() -> None:
+    short = _doc("Explain backpropagation.", "Describe GANs")
+    assert [q.question for q in parse_document(short, "s").questions] == [
+        "Explain backpropagation.", "Describe GANs",
+    ]
+    bullets = _doc("- What is dropout?", "- Explain momentum", "- Describe the Adam optimiser")
+    assert len(parse_document(bullets, "b").questions) == 3
+    paren = _doc("1) What is dropout?", "2) What is momentum?", "3) Explain weight decay.",
+                 sep="\n")
+    d = parse_document(paren, "p")
+    assert d.shape == "numbered" and d.questions[2].question == "Explain weight decay."
+
+
+def test_numbered_and_coloned_headings() -> None:
+    numbered = _doc("## 1. What is dropout?", "## 2. What is momentum?",
+                    "### Q3. Explain weight decay")
+    d = parse_document(numbered + "\n\n## Conclusion\n\nBye.", "h")
+    assert [q.question for q in d.questions] == [
+        "What is dropout?", "What is momentum?", "Explain weight decay",
+    ]
+    assert d.questions[2].key_points  # its answer is kept, not closed by its own heading
+    coloned = _doc("## What is dropout:", "## Explain weight decay:")
+    assert [q.question for q in parse_document(coloned, "c").questions] == [
+        "What is dropout", "Explain weight decay",
+    ]
+
+
+def test_numbering_restarts_per_section_and_skipped_numbers() -> None:
+    sections = ("## Basics\n\n" + _doc("1. What is dropout?", "2. What is momentum?")
+                + "\n\n## Advanced\n\n"
+                + _doc("1. What is Adam?", "2. What is weight decay?", "3. What is clipping?"))
+    d = parse_document(sections, "sec")
+    assert [q.question for q in d.questions] == [
+        "What is dropout?", "What is momentum?", "What is Adam?", "What is weight decay?",
+        "What is clipping?",
+    ]
+    assert not d.warnings
+    skipped = _doc("1. What is dropout?", "2. What is momentum?", "4. Define the learning rate.",
+                   "5. What is Adam?")
+    d = parse_document(skipped, "skip")
+    assert [q.question for q in d.questions][2] == "Define the learning rate."
+    assert len(d.questions[1].key_points) == 2
+    assert [w.message for w in d.warnings] == ["question numbering jumps from 2 to 4"]
+
+
+def test_pipe_table_rule_row_is_no_point() -> None:
+    doc = ("## What is the difference between L1 and L2?\n\n"
+           "| penalty | formula | effect |\n|---|:---:|---|\n"
+           "| L1 | sum of absolute weights | sparse weights |\n"
+           "| L2 | sum of squared weights | small weights |\n")
+    q = parse_document(doc, "t").questions[0]
+    assert q.key_points == [
+        "penalty: L1; formula: sum of absolute weights; effect: sparse weights",
+        "penalty: L2; formula: sum of squared weights; effect: small weights",
+    ]
+    assert "---" not in q.reference
+
+
+def test_formula_delimiters_tidied() -> None:
+    from interviewer.bank.text import tidy_formula
+
+    assert tidy_formula(r"$\theta_{t+1} = \theta_{t} - \eta \nabla J$") == "θ_(t+1) = θ_t - η ∇ J"
+
+
 def test_source_id_rule() -> None:
     assert source_id_for("000_0c3ea6e084bbaa33") == "000"
     assert source_id_for("my-notes") == "my-notes"

@@ -187,6 +187,32 @@ def test_server_mode_round_trip(chroma_server, tmp_path, embedder, bank) -> None
     assert again.embedded == 0
 
 
+def test_a_shared_server_keeps_the_passages_of_other_banks(chroma_server, tmp_path, embedder,
+                                                            bank) -> None:
+    """A class shares one server: a student whose bank lacks the teacher's document must not
+    delete its passages; only passages of the student's own sources that it dropped go."""
+
+    def sub(*ids: str, drop: str = "") -> Bank:
+        return Bank(sources=[s for s in bank.sources if s.id in ids],
+                    questions=[q for q in bank.questions if q.source in ids and q.id != drop])
+
+    def store(who: str) -> Store:
+        settings = load_settings(data_dir=tmp_path / who, chroma_url=chroma_server,
+                                 collection="shared_class")
+        return Store(settings, embedder)
+
+    teacher, student = store("teacher"), store("student")
+    full = teacher.ensure_index(sub("002", "003")).total
+    report = student.ensure_index(sub("002"))
+    assert report.deleted == 0 and report.embedded == 0
+    assert student.count() == full
+    n = len(student.passages("003-4"))  # the teacher's passages serve the student's searches
+    assert n > 0
+    dropped = teacher.ensure_index(sub("002", "003", drop="003-4"))
+    assert dropped.deleted == n
+    assert not student.passages("003-4") and student.count() == full - n
+
+
 def test_unreachable_server_is_a_clear_error(tmp_path, embedder) -> None:
     settings = load_settings(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(StoreError) as err:

@@ -78,7 +78,11 @@ def read_curation(path: Path) -> Curation:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise CorpusError(f"{path}: {loc}: {first['msg']}") from exc
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise CorpusError(
+            f"{path}: {loc}: {msg}", hint=f"fix or remove {path.name}; `interviewer corpus path` "
+            "shows the folders the bank reads",
+        ) from exc
 
 
 def read_document(path: Path) -> str:
@@ -232,7 +236,8 @@ def add_document(
     if not doc.questions:
         raise CorpusError(f"{path}: no questions found (numbered, ## headings or question lines)")
     sid = source_id_for(path.stem)
-    clash = next((s for s in existing.sources if s.id == sid), None)
+    # Case-blind: `--source` matches ignoring case, and so do macOS and Windows file systems.
+    clash = next((s for s in existing.sources if s.id.casefold() == sid.casefold()), None)
     if clash is not None and Path(clash.path).resolve() != (user_corpus_dir / path.name).resolve():
         raise CorpusError(f"{path}: source id {sid!r} is already used by {clash.path}; rename it")
     target = user_corpus_dir / path.name

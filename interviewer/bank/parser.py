@@ -84,11 +84,16 @@ def _code_mask(lines: list[str]) -> list[bool]:
 
 
 def _numbered(lines: list[str], code: list[bool], warnings: list[str]) -> list[_Cand]:
-    """Question numbers form the sequence 1, 2, 3…; list items inside answers restart it."""
+    """Question numbers form the sequence 1, 2, 3…; list items inside answers restart it, and
+    so may a section of questions ('## Advanced' then '1. …' again) after a heading."""
     found: list[_Cand] = []
     expected = 1
+    heading_since = False  # a non-question heading since the last question found
     for i, ln in enumerate(lines):
         if code[i]:
+            continue
+        if tx.HEADING_RE.match(ln):
+            heading_since = True
             continue
         m = tx.NUMBERED_RE.match(ln)
         if not m:
@@ -97,11 +102,16 @@ def _numbered(lines: list[str], code: list[bool], warnings: list[str]) -> list[_
         indented = len(m.group("indent").expandtabs(4)) >= 2
         if not tx.question_like(body, strict=indented):
             continue
-        if num == expected or (found and expected < num <= expected + 3 and body.rstrip().endswith("?")):
-            if num != expected:
+        asks = body.rstrip().endswith("?") or (
+            not indented and tx.first_word(tx.unlabel(body)) in tx.QUESTION_STARTERS
+        )
+        restart = found and num == 1 and heading_since and asks
+        if num == expected or restart or (found and expected < num <= expected + 3 and asks):
+            if num != expected and not restart:
                 warnings.append(f"{i + 1}:question numbering jumps from {expected - 1} to {num}")
-            found.append(_Cand(i, tx.strip_markup(body)))
+            found.append(_Cand(i, tx.unlabel(body)))
             expected = num + 1
+            heading_since = False
     return found
 
 
@@ -111,8 +121,8 @@ def _headings(lines: list[str], code: list[bool]) -> list[_Cand]:
         if code[i]:
             continue
         m = tx.HEADING_RE.match(ln)
-        if m and tx.question_like(m.group("text")):
-            out.append(_Cand(i, tx.strip_markup(m.group("text"))))
+        if m and tx.question_like(m.group("text"), heading=True):
+            out.append(_Cand(i, tx.unlabel(m.group("text")).rstrip(":").rstrip()))
     return out
 
 
@@ -120,22 +130,28 @@ _MID_SENTENCE_END = re.compile(r"[.!?]\s+\S")
 
 
 def _bare(lines: list[str], code: list[bool]) -> tuple[list[_Cand], list[_Cand]]:
-    """Question lines standing alone between blank lines; and, for a document written without
-    blank lines, one-sentence question lines each followed by an answer line ("packed")."""
+    """Question lines standing alone between blank lines (or labelled 'Q3:'); and, for a
+    document written without blank lines, one-sentence question lines each followed by an
+    answer line ("packed")."""
     spaced, packed = [], []
     for i, ln in enumerate(lines):
         s = ln.strip()
-        if not s or code[i] or tx.LIST_RE.match(ln) or tx.HEADING_RE.match(ln):
+        if not s or code[i] or tx.HEADING_RE.match(ln) or tx.NUMBERED_RE.match(ln):
             continue
-        if tx.NUMBERED_RE.match(ln) or not tx.bare_question_like(s):
+        bullet = tx.LIST_RE.match(ln)
+        body = bullet.group("text") if bullet else s
+        if not tx.bare_question_like(body):
             continue
         before_blank = i == 0 or not lines[i - 1].strip()
         after_blank = i + 1 >= len(lines) or not lines[i + 1].strip()
-        if before_blank and after_blank:
-            spaced.append(_Cand(i, tx.strip_markup(s)))
+        labelled = bool(tx.QUESTION_LABEL_RE.match(tx.strip_markup(body)))
+        if (before_blank and after_blank) or (labelled and not bullet):
+            spaced.append(_Cand(i, tx.unlabel(body)))
+        if bullet:
+            continue  # a list item is a question only standing alone, never packed
         nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if nxt and not tx.bare_question_like(nxt) and not _MID_SENTENCE_END.search(s):
-            packed.append(_Cand(i, tx.strip_markup(s)))
+            packed.append(_Cand(i, tx.unlabel(s)))
     return spaced, packed
 
 
@@ -160,6 +176,9 @@ def _is_label(raw: str, clean: str) -> bool:
     return clean.endswith(":") and n <= 5
 
 
+_PIPE_RULE = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
+
+
 def _blocks(region: list[tuple[int, str]]) -> list[_Block]:
     """Group answer lines into prose paragraphs, list items, table rows, formulas and labels."""
     items: list[tuple[int, str, str]] = []  # (line_no, kind, text)
@@ -168,8 +187,8 @@ def _blocks(region: list[tuple[int, str]]) -> list[_Block]:
         if not raw.strip():
             continue
         clean = tx.strip_markup(raw)
-        if not clean:
-            continue
+        if not clean or _PIPE_RULE.match(clean):
+            continue  # a markdown table's |---|:---:| row
         in_run = (k > 0 and region[k - 1][1].strip()) or (k + 1 < n and region[k + 1][1].strip())
         if "|" in clean and re.search(r"\S\s*\|\s*(\S|$)", clean):
             items.append((no, "pipe", clean))
@@ -341,6 +360,10 @@ def parse_document(
                 blank_run = 0
             if not code[i]:
                 region.append((i + 1, ln))
+        opening = next((k for k, (_, ln) in enumerate(region) if ln.strip()), None)
+        if opening is not None:  # "A: Dropout is…"
+            no, ln = region[opening]
+            region[opening] = (no, tx.ANSWER_LABEL_RE.sub(r"\1", ln, count=1))
         bold = {no for no, ln in region if ln.lstrip().startswith("**")}
         reference, points, lost = _answer(_blocks(region), bold)
         qid = f"{source}-{n}"

@@ -11,7 +11,13 @@ QUESTION_STARTERS = frozenset(
 # Bare question lines without "?" must start with one of these (the issue's rule).
 BARE_STARTERS = frozenset({"explain", "describe"})
 
-NUMBERED_RE = re.compile(r"^(?P<indent>\s*)(?:\*\*)?\s*(?P<num>\d{1,3})\.\s*(?:\*\*)?\s*(?P<text>\S.*)$")
+NUMBERED_RE = re.compile(
+    r"^(?P<indent>\s*)(?:\*\*)?\s*(?P<num>\d{1,4})(?P<sep>[.)])\s*(?:\*\*)?\s*(?P<text>\S.*)$"
+)
+# "Q1:", "Q:", "Question 3:", "Q2." or a number before a question in a heading or bare line.
+QUESTION_LABEL_RE = re.compile(r"^(?:(?:Q|Question)\s*\d{0,4}\s*[:.)]|Q\d{1,4}\b|\d{1,4}[.)])\s*", re.I)
+# "A:", "Ans:", "Answer:" opening an answer.
+ANSWER_LABEL_RE = re.compile(r"^(\s*)(?:\*\*)?(?:A|Ans|Answer)\s*\d{0,4}\s*:\s*(?:\*\*)?\s*", re.I)
 HEADING_RE = re.compile(r"^\s{0,3}(?P<hashes>#{1,6})\s+(?P<text>.+?)\s*#*\s*$")
 LIST_RE = re.compile(r"^\s*(?:[-•*·–]|\d{1,2}[.)])\s+(?P<text>\S.*)$")
 
@@ -100,9 +106,19 @@ def is_fluff(sentence: str) -> bool:
     return any(p.search(sentence) for p in FLUFF_RES)
 
 
-def question_like(text: str, strict: bool = False) -> bool:
-    """A line that reads as a question: ends with '?' or starts like one and isn't a label."""
+def unlabel(text: str) -> str:
+    """The question without its label: 'Q3: Explain X.' -> 'Explain X.'"""
     s = strip_markup(text)
+    return strip_markup(QUESTION_LABEL_RE.sub("", s, count=1)) or s
+
+
+def question_like(text: str, strict: bool = False, *, heading: bool = False) -> bool:
+    """A line that reads as a question: ends with '?' or starts like one and isn't a label.
+    A heading may end with a colon ('## What is dropout:'): a heading is never a sub-label
+    of an answer."""
+    s = unlabel(text)
+    if heading and s.endswith(":") and first_word(s) in QUESTION_STARTERS:
+        s = s.rstrip(":").rstrip()
     if len(words(s)) < 2 or s.endswith(":"):
         return False
     if s.endswith("?"):
@@ -113,9 +129,9 @@ def question_like(text: str, strict: bool = False) -> bool:
 
 
 def bare_question_like(text: str) -> bool:
-    s = strip_markup(text)
+    s = unlabel(text)
     n = len(words(s))
-    if n < 3 or n > 40 or s.endswith(":"):
+    if n < 2 or n > 40 or s.endswith(":"):
         return False
     return s.endswith("?") or first_word(s) in BARE_STARTERS
 
@@ -131,6 +147,9 @@ def tidy_formula(text: str) -> str:
                      ("times", "×"), ("tilde", "~"), ("Big", ""), ("big", ""),
                      ("left", ""), ("right", "")):
         s = re.sub(r"\\" + cmd + r"(?![a-zA-Z])", rep, s)
+    s = re.sub(r"(?<!\\)\$+", "", s)  # $…$ delimiters
+    s = re.sub(r"([_^])\{(\w)\}", r"\1\2", s)  # θ_{t} -> θ_t
+    s = re.sub(r"([_^])\{([^{}]+)\}", r"\1(\2)", s)  # θ_{t+1} -> θ_(t+1)
     s = re.sub(r"[ \t]+", " ", s)
     return s.strip()
 
