@@ -9,19 +9,22 @@ No API key or other secret is ever written here: only model names and prompt ver
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from interviewer.csv_cells import csv_cell
 from interviewer.scheduling import ReviewState
+
+_T = TypeVar("_T")
 
 # Each entry moves the schema from version i to i + 1. Append only; never edit a shipped one.
 MIGRATIONS: tuple[str, ...] = (
@@ -107,7 +110,51 @@ EXPORT_COLUMNS = (
 
 
 class HistoryError(RuntimeError):
-    """The history database cannot be used (newer schema, corrupt file, bad export path)."""
+    """The history database cannot be used (newer schema, corrupt file, bad export path);
+    `hint` is the way out."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> HistoryError:
+    """What went wrong with the file, and what to do: a damaged file and a read-only folder
+    need opposite advice (move the file aside; keep it and point --data-dir elsewhere)."""
+    msg = str(exc)
+    low = msg.lower()
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return HistoryError(
+            f"the history database {path} is damaged ({msg})",
+            hint=f"move it aside (e.g. `mv {path} {path}.damaged`) to start a fresh history; "
+            "`sqlite3 FILE .recover` may save its rows",
+        )
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+        return HistoryError(
+            f"cannot write the history database {path} ({msg}): is {path.parent} writable?",
+            hint="use a writable data dir (--data-dir or INTERVIEWER_DATA_DIR); `interviewer "
+            "stats` and `interviewer history` can still read it",
+        )
+    if "locked" in low or "busy" in low:
+        return HistoryError(f"the history database {path} is locked by another process ({msg})",
+                            hint="try again when the other interviewer has finished")
+    if "disk" in low and "full" in low:
+        return HistoryError(f"cannot write the history database {path}: the disk is full",
+                            hint="free some space and try again")
+    return HistoryError(f"history database {path}: {msg}")
+
+
+def _db_errors(method: Callable[..., _T]) -> Callable[..., _T]:
+    """SQLite's errors leave History as HistoryError, with the file and a way out."""
+
+    @functools.wraps(method)
+    def wrapper(self: History, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from exc
+
+    return wrapper
 
 
 def utcnow() -> datetime:
@@ -190,25 +237,44 @@ class Stats(BaseModel):
 class History:
     """One SQLite file; safe to use from the UI thread and grading workers at once."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+        """Open (and migrate) the file; `read_only` for stats and export, which must work on a
+        history in a folder the user cannot write."""
         self.path = Path(path)
         self._lock = threading.RLock()
+        memory = str(path) == ":memory:"
         try:
-            if str(path) != ":memory:":
+            if not memory and not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HistoryError(
-                f"cannot create the data dir {self.path.parent}: {exc.strerror or exc}"
+                f"cannot create the data dir {self.path.parent}: {exc.strerror or exc}",
+                hint="use a writable data dir (--data-dir or INTERVIEWER_DATA_DIR)",
             ) from exc
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+            if read_only:
+                self._db = _connect_read_only(self.path)
+            else:
+                self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys = ON")
-            if str(path) != ":memory:":
+            if not memory and not read_only:
                 self._db.execute("PRAGMA journal_mode = WAL")
-            self.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(f"cannot open history database {self.path}: {exc}") from exc
+            if read_only:
+                if self.version != SCHEMA_VERSION:
+                    raise HistoryError(
+                        f"{self.path} has schema version {self.version}; this interviewer reads "
+                        f"version {SCHEMA_VERSION}",
+                        hint="run `interviewer` once with a writable data dir to migrate it",
+                    )
+            else:
+                self.migrate()
+            # A damaged page is found now, with a way out, not in the middle of a session.
+            check = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed: " + " ".join(str(check).split()))
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from exc
 
     # -- schema ---------------------------------------------------------------------------
     @property
@@ -222,7 +288,8 @@ class History:
             if current > SCHEMA_VERSION:
                 raise HistoryError(
                     f"{self.path} has schema version {current}, newer than this interviewer "
-                    f"({SCHEMA_VERSION}): upgrade interviewer"
+                    f"({SCHEMA_VERSION}): upgrade interviewer",
+                    hint="pip install --upgrade interviewer, or use another --data-dir",
                 )
             for i in range(current, SCHEMA_VERSION):
                 # executescript commits first; BEGIN/COMMIT make each step all-or-nothing.
@@ -245,6 +312,7 @@ class History:
             yield self._db
 
     # -- attempts -------------------------------------------------------------------------
+    @_db_errors
     def add_attempt(self, a: NewAttempt) -> int:
         """Save an answer before grading; returns the attempt id."""
         with self._tx() as db:
@@ -272,6 +340,7 @@ class History:
             )
             return int(cur.lastrowid or 0)
 
+    @_db_errors
     def record_grade(self, attempt_id: int, g: GradeUpdate) -> None:
         with self._tx() as db:
             db.execute(
@@ -296,6 +365,7 @@ class History:
                 ),
             )
 
+    @_db_errors
     def record_error(self, attempt_id: int, message: str) -> None:
         """Grading failed: the answer stays, marked so it can be graded again later."""
         with self._tx() as db:
@@ -303,6 +373,7 @@ class History:
                 "UPDATE attempts SET status='error', error=? WHERE id=?", (message[:2000], attempt_id)
             )
 
+    @_db_errors
     def set_hints(self, attempt_id: int, hints_used: int, reference_shown: bool) -> None:
         with self._tx() as db:
             db.execute(
@@ -310,11 +381,13 @@ class History:
                 (hints_used, int(reference_shown), attempt_id),
             )
 
+    @_db_errors
     def attempt(self, attempt_id: int) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM attempts WHERE id=?", (attempt_id,)).fetchone()
         return None if row is None else _row_dict(row)
 
+    @_db_errors
     def attempts(self, limit: int | None = None) -> list[dict[str, Any]]:
         """All attempts, oldest first (the most recent `limit` if given)."""
         sql = "SELECT * FROM attempts ORDER BY id"
@@ -323,6 +396,7 @@ class History:
         out = [_row_dict(r) for r in rows]
         return out[-limit:] if limit else out
 
+    @_db_errors
     def ungraded(self, exclude_session: str = "", limit: int = 20) -> list[dict[str, Any]]:
         """Answers saved but never graded (the app was killed, or the grader failed): main
         answers, and follow-ups whose key point is known."""
@@ -336,6 +410,7 @@ class History:
         return [_row_dict(r) for r in rows]
 
     # -- review schedule ------------------------------------------------------------------
+    @_db_errors
     def review_state(self, question_id: str) -> ReviewState | None:
         with self._lock:
             row = self._db.execute(
@@ -343,11 +418,13 @@ class History:
             ).fetchone()
         return None if row is None else _state(row)
 
+    @_db_errors
     def review_states(self) -> dict[str, ReviewState]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM review_state").fetchall()
         return {r["question_id"]: _state(r) for r in rows}
 
+    @_db_errors
     def save_review_state(self, s: ReviewState) -> None:
         with self._tx() as db:
             db.execute(
@@ -370,6 +447,7 @@ class History:
             )
 
     # -- stats ----------------------------------------------------------------------------
+    @_db_errors
     def stats(self, weakest: int = 5, now: datetime | None = None) -> Stats:
         """Graded main answers only: follow-ups are graded against one point, not comparable."""
         now = now or utcnow()
@@ -420,6 +498,7 @@ class History:
         )
 
     # -- export ---------------------------------------------------------------------------
+    @_db_errors
     def export(self, path: Path) -> int:
         """Write every attempt to CSV or JSONL (chosen by the file's extension)."""
         suffix = path.suffix.lower()
@@ -440,6 +519,20 @@ class History:
         except OSError as exc:
             raise HistoryError(f"cannot write {path}: {exc.strerror or exc}") from exc
         return len(rows)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Read without writing anything, not even WAL's index file: `mode=ro` where the folder
+    allows it, else `immutable=1` (nothing else can be writing to a read-only folder)."""
+    if not path.is_file():
+        raise sqlite3.OperationalError(f"unable to open database file: {path} does not exist")
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=10)
+        db.execute("PRAGMA user_version").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
 
 
 def _row_dict(row: sqlite3.Row) -> dict[str, Any]:

@@ -203,3 +203,52 @@ def test_stats_and_history_commands(isolated_dirs: Path, tmp_path: Path) -> None
     assert forced.exit_code == 0 and "wrote 3 attempts" in forced.output
     bad = runner.invoke(app, ["history", "--export", str(tmp_path / "h.xlsx")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def _damage(path: Path) -> None:
+    """Scribble over the pages after the header: the file still opens as SQLite."""
+    data = bytearray(path.read_bytes())
+    for i in range(4096 + 100, min(len(data), 4096 * 3), 7):
+        data[i] = 0xAB
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_history_is_refused_with_a_way_out(isolated_dirs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from interviewer.cli import app
+    from interviewer.config import load_settings
+
+    path = load_settings().history_db
+    h = History(path)
+    for k in range(60):
+        _attempt(h, f"000-{k % 20 + 1}", 5.0, ["cnn", "training"])
+    h.close()
+    _damage(path)
+    with pytest.raises(HistoryError, match="is damaged") as err:
+        History(path)
+    assert err.value.hint and "move it aside" in err.value.hint
+    runner = CliRunner()
+    for args in (["stats"], ["history"], ["history", "--export", str(path.parent / "x.csv")]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2, (args, out.output)
+        assert "is damaged" in out.output and "Traceback" not in out.output
+
+
+def test_read_only_open_reads_and_never_writes(tmp_path: Path) -> None:
+    """stats and export open the file read-only: they work where the data dir is read-only,
+    and a write through such a handle is a HistoryError that names the folder, not a crash."""
+    path = tmp_path / "h.sqlite3"
+    h = History(path)
+    _attempt(h, "000-1", 4.0, ["cnn"])
+    h.close()
+    before = path.read_bytes()
+    ro = History(path, read_only=True)
+    assert ro.stats().attempts == 1 and len(ro.attempts()) == 1
+    with pytest.raises(HistoryError, match="cannot write") as err:
+        _attempt(ro, "000-2", None, [])
+    assert err.value.hint and "--data-dir" in err.value.hint
+    ro.close()
+    assert path.read_bytes() == before
+    with pytest.raises(HistoryError, match="does not exist"):
+        History(tmp_path / "none.sqlite3", read_only=True)

@@ -925,3 +925,66 @@ async def test_the_mock_report_opens_the_deck_chooser_with_ctrl_o(
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
         assert not any(isinstance(s, ReportScreen) for s in app.screen_stack)
+
+
+async def test_quitting_over_help_or_stats_still_warns_about_unsent_text(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    """The editor's text is behind the help or stats screen, not gone: ctrl+q warns there too."""
+    app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await type_answer(pilot, "a draft I have not sent")
+        for key in ("f1", "f2"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert not isinstance(app.screen, PracticeScreen)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert app.is_running
+            await pilot.press("escape")
+            await pilot.pause()
+            practice(app).turn.discard_warned = None  # type: ignore[union-attr]
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("ctrl+q")  # the same key again, on the same text: quits
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_a_history_that_fails_is_said_never_a_crash(
+    bank: Bank, settings: Settings, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history that fails mid-session (a full disk, a damaged file): the answer cannot be
+    saved, the status says so rather than "saved", and f2 says why instead of crashing."""
+    from interviewer.history import HistoryError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise HistoryError("the history database h is damaged (database disk image is malformed)",
+                           hint="move it aside")
+
+    release = threading.Event()
+
+    def still_loading(s: Settings, b: Bank) -> Assessor:
+        release.wait(30)
+        raise RuntimeError("not needed")
+
+    app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
+                         backend_factory=still_loading)
+    try:
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = practice(app)
+            monkeypatch.setattr(history, "add_attempt", broken)
+            monkeypatch.setattr(history, "stats", broken)
+            await type_answer(pilot, "Dropout drops units at random while training.")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert any("Could not save this answer" in t for t in texts(screen, ErrorMessage))
+            assert screen.status.message.startswith("NOT saved · loading the grader")
+            await pilot.press("f2")
+            await pilot.pause()
+            assert app.is_running and isinstance(app.screen, PracticeScreen)
+            assert any(n.title == "stats unavailable" for n in app._notifications)
+    finally:
+        release.set()

@@ -13,13 +13,13 @@ from interviewer.commands.common import console, fail, lit, settings_from
 MODES = ("practice", "mock", "review")
 
 
-def _open_history(settings: Any) -> Any:
+def _open_history(settings: Any, read_only: bool = False) -> Any:
     from interviewer.history import History, HistoryError
 
     try:
-        return History(settings.history_db)
+        return History(settings.history_db, read_only=read_only)
     except HistoryError as exc:
-        fail(str(exc), hint="move the file aside to start a fresh history")
+        fail(str(exc), hint=exc.hint)
 
 
 def _practice(
@@ -82,16 +82,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stats(ctx: typer.Context) -> None:
         """Your attempts, average by topic, weakest questions and score trend."""
-        from interviewer.history import sparkline
+        from interviewer.history import HistoryError, sparkline
         from interviewer.tui.screens.stats import stats_tables
 
         settings = settings_from(ctx)
         if not settings.history_db.exists():
             console.print("No history yet: run `interviewer` to practise.")
             return
-        history = _open_history(settings)
+        history = _open_history(settings, read_only=True)
         try:
             s = history.stats()
+        except HistoryError as exc:
+            fail(str(exc), hint=exc.hint)
         finally:
             history.close()
         head, topics, weak = stats_tables(s)
@@ -125,19 +127,24 @@ def register(app: typer.Typer) -> None:
         from interviewer.wording import clip, plural
 
         settings = settings_from(ctx)
-        h = _open_history(settings)
+        if export is not None and export.is_file() and export.stat().st_size and not overwrite:
+            fail(f"{export}: already exists", hint="pass --overwrite to replace it, or "
+                 "give another file name")
+        if not settings.history_db.exists():
+            if export is None:
+                console.print("No attempts yet: run `interviewer` to practise.")
+                return
+            fail(f"no history to export: {settings.history_db} does not exist",
+                 hint="run `interviewer` to practise first")
+        h = _open_history(settings, read_only=True)
         try:
             if export is not None:
-                if export.is_file() and export.stat().st_size and not overwrite:
-                    fail(f"{export}: already exists", hint="pass --overwrite to replace it, or "
-                         "give another file name")
-                try:
-                    n = h.export(export)
-                except HistoryError as exc:
-                    fail(str(exc))
+                n = h.export(export)
                 console.print(f"wrote {plural(n, 'attempt')} to {lit(export)}")
                 return
             rows = h.attempts(limit=limit)
+        except HistoryError as exc:
+            fail(str(exc), hint=exc.hint)
         finally:
             h.close()
         if not rows:

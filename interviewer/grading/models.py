@@ -27,8 +27,11 @@ class Flag(StrEnum):
 
 
 # Flags that mean "this is not a real answer": the LLM may not lift the band above offline.
+# off_topic too: an answer unrelated to the reference that the LLM rates highly has most likely
+# talked it round in words the injection rule does not know.
 HARD_FLAGS: frozenset[Flag] = frozenset(
-    {Flag.parrot, Flag.keyword_salad, Flag.other_question, Flag.injection_suspected}
+    {Flag.parrot, Flag.keyword_salad, Flag.other_question, Flag.injection_suspected,
+     Flag.off_topic}
 )
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 from textual.app import App
@@ -25,8 +25,11 @@ from textual.screen import Screen
 from interviewer.bank.models import Bank, Question
 from interviewer.config import Settings
 from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, Grade
-from interviewer.history import GradeUpdate, History, utcnow
+from interviewer.history import GradeUpdate, History, HistoryError, utcnow
 from interviewer.scheduling import ReviewState, next_due, review, review_order
+
+if TYPE_CHECKING:
+    from interviewer.tui.screens.practice import PracticeScreen
 
 Mode = Literal["practice", "mock", "review"]
 MOCK_DEFAULT_COUNT = 5
@@ -322,6 +325,8 @@ class InterviewerApp(App[None]):
                 return
             fn(*args, **kwargs)
 
+        if not self.is_running:  # closed: call_from_thread would leave a coroutine unawaited
+            return
         with contextlib.suppress(RuntimeError):
             self.call_from_thread(run)
 
@@ -358,19 +363,35 @@ class InterviewerApp(App[None]):
     def action_stats(self) -> None:
         from interviewer.tui.screens.stats import StatsScreen
 
-        if not isinstance(self.screen, StatsScreen):
-            self.push_screen(StatsScreen(self.history.stats()))
+        if isinstance(self.screen, StatsScreen):
+            return
+        try:
+            stats = self.history.stats()
+        except HistoryError as exc:
+            self.notify(f"{exc}" + (f"\n{exc.hint}" if exc.hint else ""),
+                        title="stats unavailable", severity="error", timeout=10)
+            return
+        self.push_screen(StatsScreen(stats))
 
     async def action_quit(self) -> None:
         """Quit; text typed in the editor but not sent is warned about first (everything sent
-        is already in the history)."""
+        is already in the history), from any screen: help or stats over the practice screen
+        hide the editor, not its text."""
         from interviewer.tui.screens.practice import PracticeScreen
 
-        if isinstance(self.screen, PracticeScreen) and self.screen.unsent_text_warned(
-            "ctrl+q", "quits without it"
-        ):
+        practice = next(
+            (s for s in reversed(self.screen_stack) if isinstance(s, PracticeScreen)), None
+        )
+        if practice is None:
+            self.exit()
             return
-        self.exit()
+        # ctrl+q is a priority binding, handled as it arrives; keys typed just before it may
+        # still wait in the editor's queue. Checking from that queue sees them in the text.
+        practice.editor.call_later(self._quit_unless_unsent, practice)
+
+    def _quit_unless_unsent(self, practice: PracticeScreen) -> None:
+        if not practice.unsent_text_warned("ctrl+q", "quits without it"):
+            self.exit()
 
     def action_deck(self) -> None:
         from interviewer.tui.screens.start import StartScreen

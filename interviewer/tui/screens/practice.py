@@ -8,7 +8,8 @@ with `app.ui` (call_from_thread), so the UI never blocks and a failing grader ne
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -27,7 +28,7 @@ from interviewer.grading.features import content_terms
 from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, Grade, Reference
 from interviewer.grading.offline import follow_up_question
 from interviewer.grading.rubric import dropped_note
-from interviewer.history import GradeUpdate, NewAttempt, utcnow
+from interviewer.history import GradeUpdate, HistoryError, NewAttempt, utcnow
 from interviewer.scheduling import ReviewState, relearn_now, review
 from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
 from interviewer.tui.widgets.feedback import (
@@ -228,6 +229,28 @@ class PracticeScreen(Screen[None]):
             self.iapp.llm_said = True
             self.say(SystemMessage(Text(self.iapp.llm_reason), title="grader ready"))
 
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#answer", TextArea)
+
+    def _save(self, what: str, write: Callable[[], Any]) -> Any:
+        """Write to the history from any thread; a failure (a full disk, a damaged file) is
+        said in the conversation and the session goes on. Returns what `write` returned, or
+        None when it failed."""
+        try:
+            return write()
+        except HistoryError as exc:
+            note = ErrorMessage(Text(f"Could not save {what} to the history: {exc}"))
+            if threading.current_thread() is threading.main_thread():
+                self.say(note)
+            else:
+                self.iapp.ui(self.say, note)
+            return None
+
+    @staticmethod
+    def _saved(turn: Turn) -> str:
+        return "saved" if turn.attempt_id is not None else "NOT saved"
+
     def say(self, widget: Widget, top: bool = False, scroll: bool = True) -> None:
         """Add to the transcript and keep it in view (or, with scroll=False, keep the view)."""
         transcript = self.query_one("#transcript", VerticalScroll)
@@ -387,7 +410,9 @@ class PracticeScreen(Screen[None]):
         q = turn.question
         turn.reference_shown = True
         if turn.attempt_id is not None:
-            self.iapp.history.set_hints(turn.attempt_id, len(turn.hints), True)
+            attempt_id = turn.attempt_id
+            self._save("that the reference was shown", lambda: self.iapp.history.set_hints(
+                attempt_id, len(turn.hints), True))
         src = self.iapp.source_titles.get(q.source, "")
         body = Text(q.reference)
         body.append(f"\n— {q.source}" + (f" · {src}" if src else "") + f", line {q.line}", style="dim")
@@ -400,7 +425,7 @@ class PracticeScreen(Screen[None]):
         word typed since the warning, is warned about afresh.
         """
         turn = self.turn
-        draft = self.query_one("#answer", TextArea).text.strip()
+        draft = self.editor.text.strip()
         if turn is None or self.finished or not draft:
             return False
         if turn.discard_warned != (key, draft):
@@ -454,14 +479,14 @@ class PracticeScreen(Screen[None]):
         turn.skipped = True
         seconds = self.iapp.clock() - turn.started_clock
         q = turn.question
-        self.iapp.history.add_attempt(NewAttempt(
+        self._save("the skip", lambda: self.iapp.history.add_attempt(NewAttempt(
             question=q.question, answer="", question_id=q.id, session_id=self.iapp.session_id,
             mode=self.config.mode, status="skipped", started_at=turn.started_at,
             hints_used=len(turn.hints), reference_shown=turn.reference_shown,
             topics=q.topics, source=q.source,
-        ))
+        )))
         if self.config.mode == "review":  # not knowing it is a lapse: it comes back soon
-            self._schedule(turn, 0.0)
+            self._save("the review schedule", lambda: self._schedule(turn, 0.0))
         if self.mock:
             self.mock_items.append(MockItem(q, seconds, skipped=True, done=True, score=0.0))
         self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
@@ -487,15 +512,14 @@ class PracticeScreen(Screen[None]):
         turn.seconds = self.iapp.clock() - turn.started_clock
         if self.mock:
             self.query_one("#timer", QuestionTimer).stop()
-        try:
-            turn.attempt_id = self.iapp.history.add_attempt(NewAttempt(
+        # Keep going if it fails: the grade is still useful, and the status says "not saved".
+        turn.attempt_id = self._save("this answer", lambda: self.iapp.history.add_attempt(
+            NewAttempt(
                 question=q.question, answer=text, question_id=q.id,
                 session_id=self.iapp.session_id, mode=self.config.mode,
                 started_at=turn.started_at, hints_used=len(turn.hints),
                 reference_shown=turn.reference_shown, topics=q.topics, source=q.source,
-            ))
-        except Exception as exc:  # keep going: the grade is still useful
-            self.say(ErrorMessage(Text(f"Could not save this answer to the history: {exc}")))
+            )))
         self.say(UserMessage(text))
         turn.stage = "grading"
         if self.mock:
@@ -505,7 +529,8 @@ class PracticeScreen(Screen[None]):
             self.advance()
             return
         ready = self.iapp.backend_ready.is_set()
-        self.status.show("grading…" if ready else "saved · loading the grader…", busy=True)
+        self.status.show("grading…" if ready else f"{self._saved(turn)} · loading the grader…",
+                         busy=True)
         self.iapp.in_thread(lambda: self._grade_main(turn, text, None), "grade")
 
     def _grade_main(self, turn: Turn, text: str, item: MockItem | None) -> None:
@@ -514,7 +539,7 @@ class PracticeScreen(Screen[None]):
         q = turn.question
         try:
             if not app.backend_ready.is_set() and item is None:
-                app.ui(self.set_status, "saved · loading the grader…", True, turn)
+                app.ui(self.set_status, f"{self._saved(turn)} · loading the grader…", True, turn)
             backend = app.get_backend()
             if item is None:
                 app.ui(self.set_status, "grading…", True, turn)
@@ -526,17 +551,17 @@ class PracticeScreen(Screen[None]):
             grade = backend.offline(req)
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
-            if turn.attempt_id is not None:
-                app.history.record_error(turn.attempt_id, msg)
+            if (attempt_id := turn.attempt_id) is not None:
+                self._save("the error", lambda: app.history.record_error(attempt_id, msg))
             app.ui(self._grade_failed, turn, msg, item)
             return
         embedding = model_id(app.settings.embedding_model)
-        if turn.attempt_id is not None:
-            app.history.record_grade(turn.attempt_id, GradeUpdate(
+        if (attempt_id := turn.attempt_id) is not None:
+            self._save("the grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
                 score=grade.score, band=str(grade.band), grader="offline",
                 offline_grade=grade.model_dump(mode="json"), embedding_model=embedding,
                 calibration_version=grade.calibration_version,
-            ))
+            )))
         turn.grade = grade
         if item is None:
             app.ui(self._show_offline, turn, grade)
@@ -561,15 +586,15 @@ class PracticeScreen(Screen[None]):
         except Exception as exc:  # the offline grade stands
             assessment = Assessment.offline_only(grade, f"LLM rubric failed: {exc}")
         llm = assessment.llm
-        if turn.attempt_id is not None:
-            app.history.record_grade(turn.attempt_id, GradeUpdate(
+        if (attempt_id := turn.attempt_id) is not None:
+            self._save("the LLM grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
                 score=assessment.score, band=str(assessment.band), grader=assessment.grader,
                 offline_grade=grade.model_dump(mode="json"),
                 llm_grade=llm.model_dump(mode="json") if llm else None,
                 embedding_model=embedding, calibration_version=grade.calibration_version,
                 llm_model=llm.model if llm else None,
                 prompt_version=llm.prompt_version if llm else None,
-            ))
+            )))
         if item is None:
             app.ui(self._show_llm, turn, assessment)
         self._graded(turn, assessment, item)
@@ -668,16 +693,13 @@ class PracticeScreen(Screen[None]):
     # -- the follow-up --------------------------------------------------------------------
     def submit_follow_up(self, turn: Turn, text: str) -> None:
         q = turn.question
-        follow_id: int | None = None
-        try:
-            follow_id = self.iapp.history.add_attempt(NewAttempt(
+        follow_id: int | None = self._save("this answer", lambda: self.iapp.history.add_attempt(
+            NewAttempt(
                 question=turn.follow_question or "", answer=text, question_id=q.id,
                 session_id=self.iapp.session_id, mode=self.config.mode, kind="follow_up",
                 parent_id=turn.attempt_id, topics=q.topics, source=q.source,
                 follow_point=turn.follow_point,
-            ))
-        except Exception as exc:
-            self.say(ErrorMessage(Text(f"Could not save this answer to the history: {exc}")))
+            )))
         self.say(UserMessage(text, title="you · follow-up"))
         turn.stage = "follow_grading"
         self.status.show("grading the follow-up…", busy=True)
@@ -700,15 +722,15 @@ class PracticeScreen(Screen[None]):
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
             if attempt_id is not None:
-                app.history.record_error(attempt_id, msg)
+                self._save("the error", lambda: app.history.record_error(attempt_id, msg))
             app.ui(self._grade_failed, turn, msg, None)
             return
         if attempt_id is not None:
-            app.history.record_grade(attempt_id, GradeUpdate(
+            self._save("the grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
                 score=grade.score, band=str(grade.band), grader="offline",
                 offline_grade=grade.model_dump(mode="json"),
                 calibration_version=grade.calibration_version,
-            ))
+            )))
         app.ui(self._show_follow_up, turn, grade)
 
     def _show_follow_up(self, turn: Turn, grade: Grade) -> None:

@@ -19,7 +19,7 @@ def stats_tables(stats: Stats) -> tuple[Text, Table, Table]:
     avg = f"{stats.average:.1f}/10" if stats.average is not None else "—"
     head = Text()
     head.append(f"{stats.attempts}", style="bold")
-    head.append(" attempts · ")
+    head.append(" attempt · " if stats.attempts == 1 else " attempts · ")
     head.append(f"{stats.graded}", style="bold")
     head.append(" graded · average ")
     head.append(avg, style="bold")
