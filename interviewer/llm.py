@@ -73,11 +73,20 @@ class LlmError(Exception):
         return f"LlmError({self.kind!r}, {self.message!r})"
 
 
+# A 400 about the request's size or the model is not cured by a simpler response format.
+_NOT_ABOUT_FORMAT = ("context length", "context_length", "maximum context", "too many tokens",
+                     "too long", "model_not_found", "does not exist")
+
 # Kinds that mean the endpoint itself is unusable (as opposed to one bad reply).
 ENDPOINT_KINDS = frozenset({"connection", "timeout", "auth", "not_found"})
 NOT_A_COMPLETION = (
     "the endpoint's reply is not a chat completion (check OPENAI_BASE_URL: it usually ends in /v1)"
 )
+
+
+def _header_safe(value: str) -> bool:
+    """Printable ASCII only: what an Authorization header can carry."""
+    return all(" " <= c <= "~" for c in value)
 
 
 def _retry_after_seconds(value: str) -> float:
@@ -210,8 +219,14 @@ class LlmClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._sleep = sleep
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-        self._secrets: tuple[str, ...] = (key,) if key else ()
+        raw = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        key = raw.strip()  # a key pasted with its newline or a space around it
+        self._secrets: tuple[str, ...] = tuple({k for k in (raw, key) if k})
+        # httpx refuses such a header before sending anything: say why, once, without retries
+        self._key_problem = "" if _header_safe(key) else (
+            "the API key contains a character that cannot be sent in an HTTP header (a space, "
+            "a line break or a non-ASCII character inside it?): check OPENAI_API_KEY"
+        )
         self.base_url = settings.openai_base_url
         self._client = openai.OpenAI(
             api_key=key or NO_KEY,
@@ -282,6 +297,10 @@ class LlmClient:
         first = choices[0] if isinstance(choices, list) and choices else None
         message = getattr(first, "message", None)
         content = getattr(message, "content", None)
+        refusal = getattr(message, "refusal", None)
+        if not content and isinstance(refusal, str) and refusal.strip():
+            # A refusal is an answer: asking again for JSON only costs a second call.
+            raise LlmError("refused", self.scrub(f"the model refused: {refusal.strip()}")[:300])
         if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}]
             content = "".join(
                 str(part.get("text", "")) if isinstance(part, dict)
@@ -360,7 +379,8 @@ class LlmClient:
                 elif status == 404:
                     raise LlmError(
                         "not_found",
-                        f"the LLM endpoint answered 404: is model {self.model!r} available there?",
+                        f"the LLM endpoint answered 404: is model {self.model!r} available "
+                        "there, and does OPENAI_BASE_URL end in /v1?",
                     ) from None
                 else:
                     raise LlmError("client", f"the LLM endpoint answered HTTP {status}") from None
@@ -368,6 +388,8 @@ class LlmClient:
                 raise LlmError("client", self.scrub(f"LLM client error: {exc}")[:300]) from None
             except ValueError:  # a 200 that is not JSON: a proxy page, a wrong base URL
                 raise LlmError("not_found", NOT_A_COMPLETION) from None
+            except RecursionError:  # a body nested thousands deep: no completion either
+                raise LlmError("server", "the endpoint's reply is nested too deeply to read") from None
             log.info(
                 "LLM call failed (%s), attempt %d of %d", last.kind, attempt + 1, self.retries + 1
             )
@@ -381,6 +403,8 @@ class LlmClient:
         self, messages: list[Message], schema_name: str, schema: dict[str, Any]
     ) -> Completion:
         """One completion in the best response format the server accepts."""
+        if self._key_problem:
+            raise LlmError("auth", self._key_problem)
         mode = self._mode
         seed = self._seed
         while True:
@@ -397,6 +421,15 @@ class LlmClient:
             try:
                 resp = self._create(kwargs)
             except _Rejected as exc:
+                said = str(exc).lower()
+                if seed and "seed" in said:  # only the seed is unknown: keep the format
+                    seed = False
+                    continue
+                if any(w in said for w in _NOT_ABOUT_FORMAT):
+                    raise LlmError(
+                        "client", f"the LLM endpoint rejected the request (HTTP {exc.status}: "
+                        f"{exc})"
+                    ) from None
                 if mode + 1 < len(MODES):
                     log.info(
                         "server rejected %s output (HTTP %d); trying %s",
@@ -449,6 +482,10 @@ class LlmGrader:
         self.rubric = rubric or load_prompt("rubric")
         self.repair = repair or load_prompt("repair")
         self.chat_prompt = chat or load_prompt("chat")
+        # The same request already on its way (a batch with a repeated answer): wait for it
+        # rather than pay for it twice.
+        self._inflight: dict[str, threading.Event] = {}
+        self._inflight_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LlmGrader(model={self.model!r}, prompt={self.prompt_version!r})"
@@ -493,10 +530,30 @@ class LlmGrader:
             [(p.id, p.source, p.text) for p in passages],
             self.client.base_url or "",
         )
-        if self.cache is not None:
+        if self.cache is None:
+            return self._grade_uncached(key, question, answer, passages)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                self._inflight[key] = threading.Event()
+        if running is not None:
+            running.wait(self.client.timeout * (self.client.retries + 1) * 2 + 5)
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
+            return self._grade_uncached(key, question, answer, passages)  # the first one failed
+        try:
+            return self._grade_uncached(key, question, answer, passages)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key).set()
+
+    def _grade_uncached(
+        self, key: str, question: str, answer: str, passages: list[NumberedPassage]
+    ) -> LlmGrade:
         start = time.perf_counter()
         messages = build_rubric_messages(self.rubric, question, answer, passages)
         out, comp, usage = self._json_call(messages, "rubric", RubricOutput, parse_rubric)

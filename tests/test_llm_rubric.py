@@ -621,7 +621,12 @@ def test_a_request_rejected_in_every_form_falls_back_with_the_servers_reason(
     a = assessor.assess(req())
     assert a.grader == "offline"
     assert a.notice is not None and "HTTP 400" in a.notice and "does not exist" in a.notice
-    assert len(server.requests) == 4  # json_schema, json_object, plain, plain without seed
+    assert len(server.requests) == 1  # about the model, not the format: no simpler form tried
+    server.default = error_reply(400, "invalid request")
+    assessor, _ = make(settings_for(server, monkeypatch))
+    a = assessor.assess(req("another answer"))
+    assert a.grader == "offline" and a.notice is not None and "invalid request" in a.notice
+    assert len(server.requests) == 5  # json_schema, json_object, plain, plain without seed
 
 
 class FakeStore:
@@ -800,3 +805,67 @@ def test_unusual_but_complete_reply_shapes_are_read(
 
     assert a.grader == "llm" and a.llm is not None and a.llm.overall == 6.0
     assert len(server.requests) == 1
+
+
+def test_a_server_that_rejects_only_the_seed_keeps_structured_outputs(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.queue(error_reply(400, "Unrecognized request argument supplied: seed"),
+                 chat_reply(rubric(6.0)), chat_reply(rubric(7.0)))
+    assessor, _ = make(settings_for(server, monkeypatch))
+    assert assessor.assess(req()).grader == "llm"
+    assert assessor.assess(req("a second answer")).grader == "llm"
+    assert len(server.requests) == 3
+    for r in server.requests[1:]:  # remembered: no seed, and still the JSON schema
+        assert "seed" not in r.body and r.body["response_format"]["type"] == "json_schema"
+
+
+def test_a_refusal_is_said_without_a_repair_call(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusal = chat_reply("")
+    refusal.body["choices"][0]["message"] = {"role": "assistant", "content": None,
+                                             "refusal": "I can't help with grading that."}
+    server.queue(refusal)
+    assessor, _ = make(settings_for(server, monkeypatch))
+    a = assessor.assess(req())
+    assert a.grader == "offline" and len(server.requests) == 1
+    assert a.notice is not None and "refused: I can't help with grading that." in a.notice
+
+
+def test_two_grades_in_one_reply_are_not_guessed_between(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two = json.dumps(rubric(3.0)) + "\n" + json.dumps(rubric(9.0))
+    server.queue(chat_reply(two), chat_reply(two))
+    assessor, _ = make(settings_for(server, monkeypatch))
+    a = assessor.assess(req())
+    assert a.grader == "offline" and len(server.requests) == 2  # one repair, then offline
+    assert a.notice is not None and "more than one JSON object" in a.notice
+
+
+def test_a_key_with_white_space_around_it_is_trimmed_and_a_broken_one_said(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.default = chat_reply(rubric(6.0))
+    settings = settings_for(server, monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", f"  {KEY}\n")
+    assessor, _ = make(load_settings(llm_model="fake-model", llm_timeout=3.0, llm_retries=2))
+    assert assessor.assess(req()).grader == "llm"
+    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test bad\u00e9key")
+    broken, _ = make(load_settings(llm_model="fake-model", llm_timeout=3.0, llm_retries=2))
+    a = broken.assess(req("another answer"))
+    assert a.grader == "offline" and len(server.requests) == 1  # nothing sent, nothing retried
+    assert a.notice is not None and "API key contains a character" in a.notice
+    assert "bad" not in a.notice and settings.openai_api_key is not None
+
+
+def test_the_same_request_in_flight_twice_is_sent_once(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.default = chat_reply(rubric(7.0), delay=0.3)
+    assessor, _ = make(settings_for(server, monkeypatch))
+    out = list(assessor.assess_many([req(), req(), req(), req("another")], concurrency=4))
+    assert [a.grader for a in out] == ["llm"] * 4
+    assert len(server.requests) == 2  # the repeated answer waited for the first call

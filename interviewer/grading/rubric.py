@@ -226,6 +226,7 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
         return node
 
     schema: dict[str, Any] = fix(model.model_json_schema())
+    schema.pop("description", None)  # the model's docstring is about our parsing, not the task
     return schema
 
 
@@ -410,9 +411,10 @@ def extract_json(text: str) -> Any:
 
 
 def _largest_object(text: str, tries: int = 64) -> dict[str, Any] | None:
-    """The longest JSON object that decodes from some `{` in the text (the first `tries`)."""
+    """The longest JSON object that decodes from some `{` in the text (the first `tries`).
+    Two objects of the same shape (two grades) are ambiguous: neither is taken."""
     decoder = json.JSONDecoder()
-    best: tuple[int, dict[str, Any]] | None = None
+    found: list[tuple[int, dict[str, Any]]] = []
     i = text.find("{")
     while i != -1 and tries > 0:
         tries -= 1
@@ -421,10 +423,15 @@ def _largest_object(text: str, tries: int = 64) -> dict[str, Any] | None:
         except (ValueError, RecursionError):
             i = text.find("{", i + 1)
             continue
-        if isinstance(obj, dict) and (best is None or end - i > best[0]):
-            best = (end - i, obj)
+        if isinstance(obj, dict):
+            found.append((end - i, obj))
         i = text.find("{", end)
-    return best[1] if best else None
+    if not found:
+        return None
+    best = max(found, key=lambda f: f[0])[1]
+    if sum(1 for _, obj in found if len(set(obj) & set(best)) * 2 >= max(len(best), 1)) > 1:
+        raise RubricParseError("the reply holds more than one JSON object: which is the answer?")
+    return best
 
 
 def _validation_summary(exc: ValidationError) -> str:
