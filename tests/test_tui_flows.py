@@ -157,6 +157,9 @@ async def test_answer_grade_feedback_follow_up_next(
         assert turn.stage == "follow_up" and turn.follow_point == turn.grade.follow_up_point
         assert turn.follow_point in [m.point for m in turn.grade.missed]
         assert turn.follow_point.rstrip(".;:") in " ".join(texts(screen, InterviewerMessage))
+        editor = screen.query_one("#answer", TextArea)
+        # where the answer is typed, in view at any size
+        assert editor.placeholder == f"follow-up: {turn.follow_question}"
         await type_answer(pilot, turn.follow_point)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: turn.stage == "discuss")
@@ -177,8 +180,14 @@ async def test_answer_grade_feedback_follow_up_next(
         await pilot.pause()
         assert screen.turn is not None and screen.turn.question.id == q2.id
         assert q2.question in " ".join(texts(screen, InterviewerMessage))
+        assert editor.placeholder == f"Q2: {q2.question}"
+        # the status line keeps the last score on the next question
+        assert screen.status.message == f"last: Q1 scored {row['score']:.1f}/10 ({row['band']})"
         # the schedule learnt from the graded answer
         assert history.review_state(q1.id) is not None
+        await pilot.press("ctrl+k")  # the last question skipped: the deck is over, and says so
+        await pilot.pause()
+        assert screen.finished and editor.border_title.startswith("deck finished")
 
 
 async def test_submit_before_grader_ready_saves_then_grades(

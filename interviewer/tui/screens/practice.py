@@ -144,6 +144,7 @@ class PracticeScreen(Screen[None]):
         self.mock_items: list[MockItem] = []
         self.report: MockReport | None = None  # a finished mock interview's, to show again
         self.scores: list[float] = []  # final scores of this deck's main answers
+        self.last_scored = ""  # "Q1 scored 6.5/10 (good)": the status line keeps it
         self.asked: dict[str, int] = {}  # question id -> times asked in this deck
         self._in_view: tuple[Widget | None, bool] = (None, False)  # newest message, top first?
         self._reading_back = False  # the user scrolled up: a resize must not pull them down
@@ -229,6 +230,12 @@ class PracticeScreen(Screen[None]):
             self.iapp.llm_said = True
             self.say(SystemMessage(Text(self.iapp.llm_reason), title="grader ready"))
 
+    def _editor_for(self, title: str, prompt: str = "") -> None:
+        """What the editor takes now (its title) and, in the empty box, what it answers."""
+        editor = self.editor
+        editor.border_title = title
+        editor.placeholder = prompt
+
     @property
     def editor(self) -> TextArea:
         return self.query_one("#answer", TextArea)
@@ -271,6 +278,8 @@ class PracticeScreen(Screen[None]):
             self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     def on_resize(self) -> None:
+        # A short terminal (80x24) gives the conversation the rows: a 3-line editor, not 5.
+        self.query_one("#composer").styles.height = 5 if self.size.height < 30 else 7
         # Re-wrapped text changes every offset: without this a smaller window is left mid-way.
         if not self._reading_back:
             self.call_after_refresh(self._keep_in_view)
@@ -290,9 +299,13 @@ class PracticeScreen(Screen[None]):
         self.say(InterviewerMessage(Text(q.question), title=title))
         editor = self.query_one("#answer", TextArea)
         editor.clear()
-        editor.border_title = "your answer · ctrl+s to send"
+        self._editor_for("your answer · ctrl+s to send", f"Q{index + 1}: {q.question}")
         editor.focus()
-        self.status.clear()  # the last question's status ("answer the follow-up") is stale now
+        # The last question's status ("answer the follow-up") is stale now; its score is not.
+        if self.last_scored:
+            self.status.show(f"last: {self.last_scored}")
+        else:
+            self.status.clear()
         if self.mock:
             self.query_one("#timer", QuestionTimer).start()
         self.update_title()
@@ -328,6 +341,8 @@ class PracticeScreen(Screen[None]):
         self.finished = True
         editor = self.query_one("#answer", TextArea)
         editor.clear()
+        if not self.mock:
+            self._editor_for("deck finished · ctrl+o another deck · f2 stats")
         if self.mock:
             self.query_one("#timer", QuestionTimer).stop()
             self.maybe_report()
@@ -371,6 +386,8 @@ class PracticeScreen(Screen[None]):
         if not text:
             self.notify("Type an answer first (Enter makes a new line).", severity="warning")
             return
+        if turn.stage in ("answer", "follow_up"):
+            self._editor_for(editor.border_title or "")  # answered: the prompt goes
         if turn.stage == "answer":
             self.submit_main(turn, text)
         elif turn.stage == "follow_up" and not is_question_to_interviewer(text):
@@ -494,7 +511,9 @@ class PracticeScreen(Screen[None]):
     def _discuss(self, turn: Turn, status: str) -> None:
         """The question is graded: the editor now takes questions about the feedback."""
         turn.stage = "discuss"
-        self.query_one("#answer", TextArea).border_title = "ask about the feedback · ctrl+s"
+        self._editor_for("ask about the feedback · ctrl+s",
+                         "ask about the feedback (why is that wrong? explain the missing point) "
+                         "· ctrl+n next question")
         self.status.show(status)
 
     def _schedule(self, turn: Turn, score: float) -> None:
@@ -630,7 +649,7 @@ class PracticeScreen(Screen[None]):
             ), title="grading failed"))
             return
         turn.stage = "discuss"
-        self.query_one("#answer", TextArea).border_title = "grading failed · ctrl+n next question"
+        self._editor_for("grading failed · ctrl+n next question")
         self.status.show("grading failed · your answer is saved · ctrl+n next question")
         saved = f" (attempt #{turn.attempt_id})" if turn.attempt_id is not None else ""
         self.say(ErrorMessage(Text(
@@ -654,6 +673,7 @@ class PracticeScreen(Screen[None]):
     def _after_feedback(self, turn: Turn, assessment: Assessment) -> None:
         self._llm_check()
         self.scores.append(assessment.score)  # the final score, as the status line said
+        self.last_scored = self._scored(turn, assessment.score, assessment.band)
         if turn is not self.turn and turn.grade is not None:
             self.say(SystemMessage(Text(
                 f"Q{turn.index + 1} ({turn.question.id}), which you moved on from, scored "
@@ -682,8 +702,11 @@ class PracticeScreen(Screen[None]):
             self.say(InterviewerMessage(Text(turn.follow_question), title="interviewer · follow-up"),
                      scroll=False)
             editor = self.query_one("#answer", TextArea)
-            editor.border_title = "follow-up answer · ctrl+s to send"
-            self.status.show(f"{score} · follow-up below (pgdn) · ctrl+k skips it")
+            # Also where the answer is typed: at 80x24 the follow-up itself may be below the
+            # feedback, out of view.
+            self._editor_for("follow-up answer · ctrl+s to send",
+                             f"follow-up: {turn.follow_question}")
+            self.status.show(f"{score} · answer the follow-up below · ctrl+k skips it")
             if editor.text.strip():  # typed while grading: it was not written for this question
                 self.notify("The text in the box was typed before this follow-up was asked: "
                             "ctrl+s would send it as your follow-up answer.", severity="warning")
@@ -831,7 +854,7 @@ class PracticeScreen(Screen[None]):
             self.status.show(f"grading your answers ({pending} left)…", busy=True)
             return
         self.status.show("mock interview finished · ctrl+n shows the report again")
-        self.query_one("#answer", TextArea).border_title = "mock interview finished"
+        self._editor_for("mock interview finished")
         from interviewer.tui.screens.report import ReportScreen, build_report
 
         self.report = build_report(self.mock_items)
