@@ -997,3 +997,26 @@ async def test_a_history_that_fails_is_said_never_a_crash(
             assert any(n.title == "stats unavailable" for n in app._notifications)
     finally:
         release.set()
+
+
+async def test_the_title_bar_says_what_the_loading_grader_is_doing(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    """A first launch builds the index: the title says so, not just "loading"."""
+    release = threading.Event()
+
+    def factory(s: Settings, b: Bank, phase: Callable[[str], None]) -> Assessor:
+        phase("indexing 64/182 passages…")
+        release.wait(30)
+        raise RuntimeError("not needed")
+
+    app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
+                         backend_factory=factory)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: "indexing" in app.status_text(), timeout=10)
+            await pilot.pause()
+            bar = app.screen.query_one("#titlebar")
+            assert bar.right == "grader: indexing 64/182 passages…"  # type: ignore[attr-defined]
+    finally:
+        release.set()

@@ -9,6 +9,7 @@ when it is. Heavy modules (sentence-transformers, chromadb, openai) are imported
 from __future__ import annotations
 
 import contextlib
+import inspect
 import random
 import threading
 import time
@@ -101,28 +102,36 @@ def build_deck(
     return (deck[:count] if count else deck), None
 
 
-def default_backend_factory(settings: Settings, bank: Bank) -> Backend:
+def default_backend_factory(
+    settings: Settings, bank: Bank, phase: Callable[[str], None] = lambda _: None
+) -> Backend:
     """The real grader: bundled embedder, the passage index, Grader and Assessor.
 
-    Runs in a worker thread; every heavy import happens here.
+    Runs in a worker thread; every heavy import happens here. `phase` hears what it is doing:
+    a first launch builds the index, which takes a while on a busy machine.
     """
     from interviewer.assessor import Assessor
     from interviewer.embedding import get_embedder
     from interviewer.grader import Grader
 
+    phase("loading the model…")
     embedder = get_embedder(settings.embedding_model)
     embedder.load()
     store = None
     try:
         from interviewer.store import Store
 
+        phase("opening the index…")
         store = Store(settings, embedder)
-        store.ensure_index(bank)
+        store.ensure_index(
+            bank, progress=lambda done, total: phase(f"indexing {done}/{total} passages…")
+        )
     except Exception:  # no index: grade against the question's own reference passages
         store = None
     grader = Grader(embedder, bank=bank, store=store, cache_path=settings.bank_encodings)
     # From disk in a fraction of a second; the very first launch embeds the bank once (~10 s,
     # while the user reads the first question) so no later grade waits for a reference.
+    phase("preparing the references…")
     grader.warm()
     return Assessor(settings, grader)  # type: ignore[return-value]
 
@@ -166,6 +175,7 @@ class InterviewerApp(App[None]):
         self.backend: Backend | None = None
         self.backend_error: str | None = None
         self.backend_ready = threading.Event()
+        self.loading_phase = "loading…"
         self.llm_on = False
         self.llm_reason = ""
         self.first_question_at: float | None = None
@@ -203,7 +213,11 @@ class InterviewerApp(App[None]):
 
     def _load_backend(self) -> None:
         try:
-            backend = self.backend_factory(self.settings, self.bank)
+            factory: Any = self.backend_factory
+            if "phase" in inspect.signature(factory).parameters:
+                backend = factory(self.settings, self.bank, phase=self._loading)
+            else:  # a test's factory
+                backend = factory(self.settings, self.bank)
             self._warm_up(backend)
             on, reason = backend.llm_status
             if self.settings.offline:
@@ -337,9 +351,21 @@ class InterviewerApp(App[None]):
         with self._grading_done:
             return self._grading_done.wait_for(lambda: self._grading == 0, timeout)
 
+    def _loading(self, what: str) -> None:
+        """Worker thread: the grader's loading phase, for the title bar."""
+        if what != self.loading_phase:
+            self.loading_phase = what
+            self.ui(self._phase_changed)
+
+    def _phase_changed(self) -> None:
+        for screen in self.screen_stack:
+            update = getattr(screen, "update_title", None)
+            if update is not None:
+                update()
+
     def status_text(self) -> str:
         if not self.backend_ready.is_set():
-            return "grader: loading…"
+            return f"grader: {self.loading_phase}"
         if self.backend is None:
             return "grader: unavailable"
         return "grader: ready · LLM " + ("on" if self.llm_on else "off")
