@@ -1020,3 +1020,30 @@ async def test_the_title_bar_says_what_the_loading_grader_is_doing(
             assert bar.right == "grader: indexing 64/182 passages…"  # type: ignore[attr-defined]
     finally:
         release.set()
+
+
+async def test_the_deck_chooser_refuses_a_count_below_one(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    """0 or -5 questions is a mistake, not "all" (the command line refuses --count 0 too)."""
+    from textual.widgets import Input
+
+    from interviewer.tui.screens.start import StartScreen
+
+    app = InterviewerApp(settings, bank, deck=rich_questions(bank, 2), history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(100, 40)) as pilot:
+        first = practice(app)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
+        chooser = app.screen
+        for bad in ("0", "-5"):
+            chooser.query_one("#count", Input).value = bad
+            chooser.action_start()  # type: ignore[attr-defined]
+            await pilot.pause()
+            assert app.screen is chooser
+        chooser.query_one("#count", Input).value = "1"
+        chooser.action_start()  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
+                       and app.screen is not first, timeout=10)
+        assert len(practice(app).deck) == 1

@@ -784,7 +784,7 @@ class PracticeScreen(Screen[None]):
         point = most_shared(text, points) or turn.follow_point or (points[0] if points else "")
         refs = passages_about(point, text, grade.references)
         head = Text("LLM is off, so here is what the reference says about ")
-        head.append(f"“{clip(point, 120)}”", style="bold")
+        head.append(f"“{clip(point, 120).rstrip('.;:')}”", style="bold")
         head.append(":")
         body = Group(head, references_block(refs, self.iapp.source_titles, focus=point))
         self.say(InterviewerMessage(body, title="interviewer · from the references"), top=True)

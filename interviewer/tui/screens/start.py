@@ -69,7 +69,11 @@ class StartScreen(ModalScreen[SessionConfig | None]):
             return v if isinstance(v, str) else None
 
         raw = self.query_one("#count", Input).value.strip()
-        count = int(raw) if raw.isdigit() and int(raw) > 0 else None
+        if raw and (not raw.lstrip("-").isdigit() or int(raw) < 1):
+            self.notify("The number of questions is 1 or more (empty: all).", severity="warning")
+            self.query_one("#count", Input).focus()
+            return
+        count = int(raw) if raw else None
         mode = val("mode") or "practice"
         self.dismiss(SessionConfig(mode=mode, source=val("source"), topic=val("topic"),  # type: ignore[arg-type]
                                    count=count))
