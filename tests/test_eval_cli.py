@@ -77,7 +77,7 @@ def test_eval_table_without_bank_or_llm(tmp_path: Path) -> None:
     path = write(tmp_path / "set.csv", ROWS, max_score=False)  # max_score defaults to 5
     code, out, err = run("eval", str(path))  # no key configured: offline, said on stderr
     assert code == 0, err
-    assert "Pearson" in out and "QWK" in out and "0-5" in out
+    assert "pearson" in out and "qwk" in out and "quadratic weighted kappa" in out and "0-5" in out
     assert "offline" in err
 
 
@@ -150,6 +150,8 @@ def test_undefined_correlations_are_null_in_json_and_na_in_the_table(tmp_path: P
     code, out, err = run("eval", str(path), "--offline")
     assert code == 0, err
     assert "Pearson r" in out and "n/a" in out and "0.000" not in out.split("RMSE")[0]
+    for key in data:  # the table names each figure as the JSON does
+        assert f" {key} " in out
     assert "note: Pearson, Spearman and QWK are undefined: every human score is 3" in out
 
 

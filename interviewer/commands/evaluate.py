@@ -199,15 +199,16 @@ def _print_metrics(m: Metrics, rows: Sequence[EvalRow], as_json: bool, title: st
     from rich.table import Table
 
     scales = sorted({r.max_score for r in rows})
+    # The first column is the key `--json` uses, so scripts and people read the same names.
     table = Table(title=lit(title), show_header=False)
-    table.add_row("answers (n)", str(m.n))
-    table.add_row("scale", ", ".join(f"0-{s:g}" for s in scales))
-    table.add_row("Pearson r", _fmt(m.pearson))
-    table.add_row("Spearman ρ", _fmt(m.spearman))
-    table.add_row("QWK (rounded)", _fmt(m.qwk))
-    table.add_row("RMSE", f"{m.rmse:.3f}")
-    table.add_row("MAE", f"{m.mae:.3f}")
-    table.add_row("answers/s", f"{m.answers_per_s:.1f}")
+    table.add_row("n", str(m.n), "answers graded")
+    table.add_row("scale", ", ".join(f"0-{s:g}" for s in scales), "the dataset's")
+    table.add_row("pearson", _fmt(m.pearson), "Pearson r")
+    table.add_row("spearman", _fmt(m.spearman), "Spearman ρ")
+    table.add_row("qwk", _fmt(m.qwk), "quadratic weighted kappa, predictions rounded")
+    table.add_row("rmse", f"{m.rmse:.3f}", "RMSE, on the dataset's scale")
+    table.add_row("mae", f"{m.mae:.3f}", "MAE, on the dataset's scale")
+    table.add_row("answers_per_s", f"{m.answers_per_s:.1f}", "grading throughput")
     console.print(table)
     if m.note:
         console.print(f"note: {lit(m.note)}", highlight=False, soft_wrap=True)
