@@ -75,6 +75,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE attempts ADD COLUMN follow_point TEXT;
     """,
+    # 3: what the user was told about how the grade was reached ("LLM rubric unavailable …",
+    # a disagreement), so a grade the LLM failed on is not mistaken for one made offline by choice.
+    """
+    ALTER TABLE attempts ADD COLUMN notice TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -106,6 +111,7 @@ EXPORT_COLUMNS = (
     "offline_grade",
     "llm_grade",
     "follow_point",
+    "notice",
 )
 
 
@@ -205,6 +211,7 @@ class GradeUpdate(BaseModel):
     prompt_version: str | None = None
     graded_at: datetime = Field(default_factory=utcnow)
     status: str = "graded"
+    notice: str | None = None
 
 
 class TopicStat(BaseModel):
@@ -348,7 +355,7 @@ class History:
                    embedding_model=COALESCE(?, embedding_model),
                    calibration_version=COALESCE(?, calibration_version),
                    llm_model=COALESCE(?, llm_model), prompt_version=COALESCE(?, prompt_version),
-                   graded_at=?, status=?, error=NULL WHERE id=?""",
+                   graded_at=?, status=?, notice=?, error=NULL WHERE id=?""",
                 (
                     g.score,
                     g.band,
@@ -361,6 +368,7 @@ class History:
                     g.prompt_version,
                     _ts(g.graded_at),
                     g.status,
+                    g.notice,
                     attempt_id,
                 ),
             )

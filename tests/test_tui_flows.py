@@ -753,6 +753,9 @@ async def test_the_llm_switching_itself_off_is_said_with_its_reason(
                                  strict=True) if w.border_title == "LLM off"]
         assert len(off) == 1 and "cannot reach the LLM endpoint" in off[0]
         assert not app.llm_on and "LLM off" in app.status_text()
+    # the history says the LLM failed, not just "offline"
+    first = history.attempts()[0]
+    assert first["grader"] == "offline" and "cannot reach the LLM endpoint" in first["notice"]
 
 
 async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(

@@ -613,6 +613,7 @@ class PracticeScreen(Screen[None]):
                 embedding_model=embedding, calibration_version=grade.calibration_version,
                 llm_model=llm.model if llm else None,
                 prompt_version=llm.prompt_version if llm else None,
+                notice=assessment.notice,
             )))
         if item is None:
             app.ui(self._show_llm, turn, assessment)
