@@ -27,11 +27,10 @@ class Flag(StrEnum):
 
 
 # Flags that mean "this is not a real answer": the LLM may not lift the band above offline.
-# off_topic too: an answer unrelated to the reference that the LLM rates highly has most likely
-# talked it round in words the injection rule does not know.
+# Not off_topic: the offline grader also says that of a correct answer in words it cannot
+# relate to the reference (terse paraphrases, another language), which the LLM can read.
 HARD_FLAGS: frozenset[Flag] = frozenset(
-    {Flag.parrot, Flag.keyword_salad, Flag.other_question, Flag.injection_suspected,
-     Flag.off_topic}
+    {Flag.parrot, Flag.keyword_salad, Flag.other_question, Flag.injection_suspected}
 )
 
 
