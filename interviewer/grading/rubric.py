@@ -429,7 +429,7 @@ def _largest_object(text: str, tries: int = 64) -> dict[str, Any] | None:
     if not found:
         return None
     best = max(found, key=lambda f: f[0])[1]
-    if sum(1 for _, obj in found if len(set(obj) & set(best)) * 2 >= max(len(best), 1)) > 1:
+    if sum(1 for _, obj in found if set(obj) == set(best)) > 1:  # an example is smaller
         raise RubricParseError("the reply holds more than one JSON object: which is the answer?")
     return best
 
