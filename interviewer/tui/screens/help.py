@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+s", "send: your answer, your follow-up answer, or a question about the feedback"),
@@ -47,6 +47,7 @@ class HelpScreen(ModalScreen[None]):
             box.border_title = "help · esc to close"
             yield Static(table)
             yield Static(Text(FLOW), id="help-flow")
+        yield Footer()  # this screen's keys, not the practice screen's below it
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

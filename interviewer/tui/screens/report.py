@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from interviewer.tui.widgets.feedback import bullets
 from interviewer.tui.widgets.timer import fmt_seconds
@@ -101,6 +101,7 @@ class ReportScreen(ModalScreen[None]):
             yield Static(table)
             yield Static(weak)
             yield Static(review)
+        yield Footer()  # this screen's keys, not the practice screen's below it
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select
+from textual.widgets import Button, Footer, Input, Label, Select
 
 from interviewer.bank.models import Bank
 from interviewer.tui.app import SessionConfig
@@ -53,6 +53,7 @@ class StartScreen(ModalScreen[SessionConfig | None]):
             with Horizontal(id="start-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
+        yield Footer()  # this screen's keys, not the practice screen's below it
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":

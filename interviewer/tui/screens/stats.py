@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Sparkline, Static
+from textual.widgets import Footer, Sparkline, Static
 
 from interviewer.history import Stats
 from interviewer.wording import clip
@@ -64,6 +64,7 @@ class StatsScreen(ModalScreen[None]):
                                   style="dim"))
             yield Static(topics)
             yield Static(weak)
+        yield Footer()  # this screen's keys, not the practice screen's below it
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
