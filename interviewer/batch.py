@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from interviewer.csv_cells import csv_cell, csv_uncell, header_delimiter
 from interviewer.text_sniff import HEAD_BYTES, not_text
-from interviewer.wording import clip, plural
+from interviewer.wording import clip, plural, printable
 
 # A long answer is still an answer (the grader reads its first 256 word pieces); the csv
 # module's default 128 KiB field limit would call it malformed.
@@ -233,7 +234,26 @@ def _text(value: Any, name: str) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"field {name!r} must be a string, not {value}")
     text = str(value).strip()
-    return text or None
+    return None if _blank(text) else text
+
+
+# Characters that show nothing: format (zero-width space, BOM, invisible separators), spaces,
+# line/paragraph separators and controls. Text of nothing else looks empty to a reader.
+_INVISIBLE = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc"})
+
+
+def _blank(text: str) -> bool:
+    """True when `text` shows nothing: a zero-width space is as empty an answer as spaces."""
+    return all(unicodedata.category(c) in _INVISIBLE for c in text)
+
+
+_KEY_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def column_key(name: str) -> str:
+    """A CSV header cell or JSONL key as the reader looks it up: 'Question ID', ' question-id '
+    and 'QUESTION_ID' are all 'question_id' (spreadsheets and hand-written JSON vary)."""
+    return _KEY_SEPARATORS.sub("_", name.strip().lower())
 
 
 def _make_row(record: dict[str, Any], file: str, line: int) -> Row | BadRow:
@@ -257,9 +277,45 @@ def _make_row(record: dict[str, Any], file: str, line: int) -> Row | BadRow:
                answer=answer, reference_answer=reference, id_from_line=rid is None)
 
 
+def _first_visible(path: Path) -> tuple[bytes, int]:
+    """The file's first byte that is not white space (b"" if none) and its line; BOM skipped.
+    Reads in blocks, so a file of blank lines costs no memory."""
+    line = 1
+    with path.open("rb") as fh:
+        block = fh.read(1 << 16)
+        if block.startswith(b"\xef\xbb\xbf"):
+            block = block[3:]
+        while block:
+            rest = block.lstrip(b" \t\r\n\f\v")
+            line += block[: len(block) - len(rest)].count(b"\n")
+            if rest:
+                return rest[:1], line
+            block = fh.read(1 << 16)
+    return b"", line
+
+
+def _record_keys(record: dict[str, Any]) -> dict[str, Any] | str:
+    """A JSON object's keys normalised as CSV headers are (`column_key`); a reason instead if
+    two keys become one ({"answer": …, "Answer": …}: which to grade is anyone's guess)."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for k, v in record.items():
+        key = column_key(k)
+        if key in out:
+            return f"keys {clip(given[key], 40)!r} and {clip(k, 40)!r} are both {key!r}"
+        out[key], given[key] = v, k
+    return out
+
+
 def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
-    """One JSON object per line; blank lines ignored."""
+    """One JSON object per line; blank lines ignored. A JSON array (`[{...}, {...}]`, on one
+    line or pretty-printed) is refused as a whole: read line by line, only the elements that
+    happen to sit alone on a line without a trailing comma would be graded."""
     file = str(path)
+    first, line = _first_visible(path)
+    if first == b"[":
+        raise BatchFileError(file, line, "a JSON array, not JSON Lines: write one JSON object "
+                             "per line, without the enclosing [ ] (e.g. jq -c '.[]' FILE)")
     for n, text, raw in _decoded_lines(path):
         if text is None:
             yield BadRow(file=file, line=n, reason=_undecodable(raw))
@@ -282,7 +338,11 @@ def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
             yield BadRow(file=file, line=n,
                          reason=f"expected a JSON object, got {_json_kind(record)}")
             continue
-        yield _make_row(record, file, n)
+        keyed = _record_keys(record)
+        if isinstance(keyed, str):
+            yield BadRow(file=file, line=n, reason=keyed)
+            continue
+        yield _make_row(keyed, file, n)
 
 
 class _LineFeed:
@@ -379,7 +439,7 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
                 raise BatchFileError(file, start, f"header: {bad[0]}")
             if not any(f.strip() for f in fields):
                 continue
-            header = [f.strip().lower() for f in fields]
+            header = [column_key(f) for f in fields]
             dup = next((c for i, c in enumerate(header) if c and c in header[:i]), None)
             if dup is not None:  # which of the two would be graded is anyone's guess
                 raise BatchFileError(file, start, f"column {dup!r} appears more than once in "
@@ -429,9 +489,11 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
         if bad is not None:
             return BadRow(file=file, line=line, reason=bad)
         answer = "\n".join(body).strip()
+        if _blank(answer):
+            answer = ""
         if not answer and level == 1 and nxt_level == 2:
             return None  # a title
-        if not heading:
+        if _blank(heading):
             return BadRow(file=file, line=line, reason="empty heading: no question")
         if not answer:
             return BadRow(file=file, line=line, reason="empty answer")
@@ -484,6 +546,30 @@ class CitationOut(BaseModel):
     quote: str = ""
 
 
+class CriterionOut(BaseModel):
+    """One rubric criterion as the LLM scored it."""
+
+    score: float
+    reason: str = ""
+
+
+class LlmOut(BaseModel):
+    """What the LLM rubric said about a row and how (the provenance history keeps too), so a
+    batch grade can be checked and reproduced: which model, which prompt, what it cost."""
+
+    model: str = ""
+    prompt_version: str = ""
+    latency_s: float = Field(0.0, description="seconds the LLM call took (of the first call "
+                             "when `cached`)")
+    usage: dict[str, int] = Field(default_factory=dict, description="token counts")
+    cached: bool = False
+    overall: float = Field(ge=0, le=10, description="the LLM's own overall score")
+    criteria: dict[str, CriterionOut] = Field(default_factory=dict)
+    misconceptions: list[str] = Field(default_factory=list)
+    model_answer_outline: list[str] = Field(default_factory=list)
+    dropped_citations: int = Field(0, description="citations that quoted no passage, not shown")
+
+
 class GradedRow(BaseModel):
     """One output row: what `grade` writes for every graded answer (the JSONL schema)."""
 
@@ -505,23 +591,33 @@ class GradedRow(BaseModel):
     match_similarity: float | None = None
     reference: str = Field(description="'bank' or 'row' (the row's reference_answer)")
     topics: list[str] = Field(default_factory=list)
+    references: list[CitationOut] = Field(
+        default_factory=list, description="the reference passages the offline grade used")
+    offline_score: float | None = Field(default=None, ge=0, le=10, description="the offline grade")
+    llm: LlmOut | None = Field(default=None, description="the LLM rubric's grade, for grader 'llm'")
 
 
 CSV_FIELDS = (
     "id", "line", "question_id", "question", "answer", "score", "band", "flags", "covered",
     "missed", "citations", "follow_up", "grader", "notice", "matched_by", "match_similarity",
-    "reference", "topics",
+    "reference", "topics", "offline_score", "llm_score", "model", "prompt_version", "references",
 )
+# The header of reports written before the LLM columns: appending to one would mix the shapes.
+_OLD_CSV_FIELDS = CSV_FIELDS[:18]
 
 
 _TEXT_CELLS = frozenset({"question", "answer", "follow_up", "notice", "covered", "missed",
-                         "citations", "id", "question_id"})
+                         "citations", "id", "question_id", "model", "prompt_version",
+                         "references"})
 
 
 def _csv_record(row: GradedRow) -> list[str]:
     """Lists become text a spreadsheet shows well: one item per line, flags comma-separated;
     text that a spreadsheet would run as a formula is defused (`csv_cell`)."""
     d = row.model_dump()
+    llm = d.pop("llm") or {}
+    d.update(llm_score=llm.get("overall"), model=llm.get("model"),
+             prompt_version=llm.get("prompt_version"))
     out: list[str] = []
     for name in CSV_FIELDS:
         value = d[name]
@@ -529,7 +625,7 @@ def _csv_record(row: GradedRow) -> list[str]:
             value = ", ".join(value)
         elif name in ("covered", "missed"):
             value = "\n".join(value)
-        elif name == "citations":
+        elif name in ("citations", "references"):
             value = "\n".join(f"[{c['passage_id']}] {c['quote']}" for c in value)
         text = "" if value is None else str(value)
         out.append(csv_cell(text) if name in _TEXT_CELLS else text)
@@ -543,6 +639,7 @@ def _from_csv(raw: dict[str, str]) -> GradedRow:
         return [p.strip() for p in text.split(sep) if p.strip()] if text else []
 
     sim = record.get("match_similarity") or ""
+    offline = record.get("offline_score") or ""
     return GradedRow(
         id=record["id"], line=int(record.get("line") or 0),
         question_id=record.get("question_id") or None, question=record.get("question", ""),
@@ -553,6 +650,7 @@ def _from_csv(raw: dict[str, str]) -> GradedRow:
         matched_by=record.get("matched_by") or "none",
         match_similarity=float(sim) if sim else None,
         reference=record.get("reference") or "bank", topics=split(record.get("topics", ""), ","),
+        offline_score=float(offline) if offline else None,
     )
 
 
@@ -581,6 +679,19 @@ def output_format(path: Path, fmt: str | None) -> str:
             f"(.{', .'.join(OUTPUT_FORMATS)}) or --format"
         )
     return suffix
+
+
+def is_report(path: Path, fmt: str) -> bool:
+    """Whether a .md/.html file is a report this command wrote (its first lines say so), so
+    `--resume` may render over it; anything else at --out is someone's file."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    if fmt == "md":
+        return head.startswith("# Grading report: ")
+    return head.startswith("<!DOCTYPE html>") and "<title>Grading report: " in head
 
 
 def rows_path(out: Path, fmt: str) -> Path:
@@ -649,7 +760,13 @@ def read_graded(
             for fields in records:
                 if header is None:
                     header = fields
-                    if strict and [h.strip() for h in header] != list(CSV_FIELDS):
+                    names = tuple(h.strip() for h in header)
+                    if strict and names == _OLD_CSV_FIELDS:
+                        raise BatchFileError(
+                            str(path), 1, "a report of an older version (without the columns "
+                            f"{', '.join(CSV_FIELDS[18:])}): it cannot be continued"
+                        )
+                    if strict and names != CSV_FIELDS:
                         raise BatchFileError(
                             str(path), 1, "not an interviewer grade report (unexpected header)"
                         )
@@ -754,7 +871,8 @@ class Summary:
             agg.total += row.score
         key = row.question_id or " ".join(row.question.lower().split())[:200]
         label = f"{row.question_id}: {row.question}" if row.question_id else row.question
-        q = self.questions.setdefault(key, _Agg(clip(label, 90)))
+        # shown on the terminal: an escape sequence in a question must not drive it
+        q = self.questions.setdefault(key, _Agg(clip(printable(label), 90)))
         q.n += 1
         q.total += row.score
 
@@ -836,8 +954,11 @@ def write_markdown_report(
                     fh.write("\n")
             if r.follow_up:
                 fh.write(f"Follow-up: {_md_inline(r.follow_up)}\n\n")
+            if r.llm is not None:
+                _md_llm(fh, r, r.llm)
             if r.citations:
-                fh.write("Sources:\n\n")
+                fh.write("Cited by the LLM (verified):\n\n" if r.llm is not None
+                         else "Sources:\n\n")
                 fh.writelines(
                     f"- `{c.passage_id}` {_md_inline(clip(c.quote, 240))}\n" for c in r.citations
                 )
@@ -845,7 +966,35 @@ def write_markdown_report(
     os.replace(tmp, out)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1, not \t \n \r
+def _md_llm(fh: IO[str], r: GradedRow, llm: LlmOut) -> None:
+    """An LLM-graded row's provenance and rubric: model, prompt, criterion scores and reasons."""
+    offline = f", offline grade {r.offline_score:.1f}" if r.offline_score is not None else ""
+    fh.write(f"LLM: {_md_inline(llm.model or '?')}, prompt {_md_inline(llm.prompt_version or '?')}"
+             f", overall {llm.overall:.1f}{offline}"
+             f"{' (cached)' if llm.cached else f', {llm.latency_s:.1f} s'}\n\n")
+    if llm.criteria:
+        fh.write("| Criterion | Score | Reason |\n|---|---:|---|\n")
+        fh.writelines(f"| {_md_inline(name)} | {c.score:.1f} | {_md_inline(c.reason)} |\n"
+                      for name, c in llm.criteria.items())
+        fh.write("\n")
+    for label, items in (("Misconceptions", llm.misconceptions),
+                         ("Model answer outline", llm.model_answer_outline)):
+        if items:
+            fh.write(f"{label}:\n\n")
+            fh.writelines(f"- {_md_inline(p)}\n" for p in items)
+            fh.write("\n")
+    if llm.dropped_citations:
+        fh.write(f"{plural(llm.dropped_citations, 'citation')} from the LLM quoted no "
+                 "reference passage: not shown.\n\n")
+
+
+# C0 and C1 controls (not \t \n \r) and Unicode noncharacters (U+FDD0-U+FDEF, U+FFFE and
+# U+FFFF of every plane): not allowed in XML, a parse error in HTML, and never meant as text.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef"
+    + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0, 0x110000, 0x10000))
+    + "]"
+)
 
 
 def _h(text: object) -> str:
@@ -924,8 +1073,11 @@ def write_html_report(
                     fh.write("</ul>\n")
             if r.follow_up:
                 fh.write(f"<p><strong>Follow-up:</strong> {_h(r.follow_up)}</p>\n")
+            if r.llm is not None:
+                _html_llm(fh, r, r.llm)
             if r.citations:
-                fh.write("<p><strong>Sources</strong></p>\n<ul>\n")
+                label = "Cited by the LLM (verified)" if r.llm is not None else "Sources"
+                fh.write(f"<p><strong>{label}</strong></p>\n<ul>\n")
                 fh.writelines(
                     f"<li><code>{_h(c.passage_id)}</code> <blockquote>{_h(clip(c.quote, 400))}"
                     "</blockquote></li>\n" for c in r.citations
@@ -934,6 +1086,29 @@ def write_html_report(
             fh.write("</div>\n")
         fh.write("</body>\n</html>\n")
     os.replace(tmp, out)
+
+
+def _html_llm(fh: IO[str], r: GradedRow, llm: LlmOut) -> None:
+    """An LLM-graded row's provenance and rubric: model, prompt, criterion scores and reasons."""
+    offline = f" · offline grade {r.offline_score:.1f}" if r.offline_score is not None else ""
+    took = "cached" if llm.cached else f"{llm.latency_s:.1f} s"
+    fh.write(f'<p class="meta">LLM {_h(llm.model or "?")} · prompt {_h(llm.prompt_version or "?")}'
+             f" · overall {llm.overall:.1f}{offline} · {took}</p>\n")
+    if llm.criteria:
+        fh.write("<table><thead><tr><th>Criterion</th><th>Score</th><th>Reason</th></tr>"
+                 "</thead><tbody>\n")
+        fh.writelines(f'<tr><td>{_h(name)}</td><td class="n">{c.score:.1f}</td>'
+                      f"<td>{_h(c.reason)}</td></tr>\n" for name, c in llm.criteria.items())
+        fh.write("</tbody></table>\n")
+    for label, items in (("Misconceptions", llm.misconceptions),
+                         ("Model answer outline", llm.model_answer_outline)):
+        if items:
+            fh.write(f"<p><strong>{label}</strong></p>\n<ul>\n")
+            fh.writelines(f"<li>{_h(p)}</li>\n" for p in items)
+            fh.write("</ul>\n")
+    if llm.dropped_citations:
+        fh.write(f"<p>{plural(llm.dropped_citations, 'citation')} from the LLM quoted no "
+                 "reference passage: not shown.</p>\n")
 
 
 def render_report(fmt: Literal["md", "html"] | str, rows_file: Path, out: Path, title: str,

@@ -87,6 +87,11 @@ class QuestionMatcher:
         self._matchable = [q for q in self.questions if q.reference.strip()]
         self._index = {q.id: j for j, q in enumerate(self._matchable)}  # row of _bank_matrix
         self._sources = {q.source for q in self.questions}
+        self._by_number: dict[int, list[str]] = {}  # 17 -> ['000-17', '001-17', ...]
+        for q in self.questions:
+            prefix, _, n = q.id.rpartition("-")
+            if prefix and n.isdigit() and n.isascii():
+                self._by_number.setdefault(int(n), []).append(q.id)
         self._by_text: dict[str, Question] = {}
         for q in self._matchable:
             self._by_text.setdefault(normalise(q.question), q)
@@ -113,6 +118,23 @@ class QuestionMatcher:
                     f"{clip(q.question, 80)!r} (similarity {_floor2(sim):.2f}): graded against "
                     f"{q.id}, as question_id says"
                 )})
+
+    def _unknown_id(self, qid: str) -> str:
+        """Why a question_id finds nothing, with the bank ids it may have meant: '17' is question
+        17 of every source (000-17, 001-17, ...), '000-017' is 000-17 written long."""
+        said = f"unknown question_id {qid[:80]!r}"
+        prefix, _, n = qid.strip().rpartition("-")
+        if not (n.isdigit() and n.isascii() and len(n) <= 9):
+            return said
+        near = [i for i in self._by_number.get(int(n), [])
+                if not prefix or i.rpartition("-")[0] == prefix]
+        if not near:
+            return said
+        if len(near) == 1:
+            return f"{said}: did you mean {near[0]}?"
+        shown = ", ".join(near[:6]) + (", ..." if len(near) > 6 else "")
+        return (f"question_id {qid[:80]!r} is ambiguous: {len(near)} bank ids end in "
+                f"-{int(n)} ({shown})")
 
     def _id_shaped(self, text: str) -> bool:
         """'000-99' or '<a source of the bank>-7': meant as an id, not as a question."""
@@ -144,7 +166,7 @@ class QuestionMatcher:
                             and normalise(text) != normalise(q.question)):
                         checks[i] = (text, q)
                     continue
-                note = f"unknown question_id {qid[:80]!r}"
+                note = self._unknown_id(qid)
                 if not text:
                     out[i] = Match(reason=note)
                     continue
@@ -163,7 +185,10 @@ class QuestionMatcher:
             cached = self._cache.get(text)
             if cached is not None:
                 self._cache.move_to_end(text)
-                out[i] = cached if note is None else cached.model_copy(update={"reason": note})
+                if note is not None:  # as for a text matched now: the id's note, then the match's
+                    why = "; ".join(x for x in (note, cached.reason) if x)
+                    cached = cached.model_copy(update={"reason": why})
+                out[i] = cached
                 continue
             todo.setdefault(text, []).append(i)
         # One model pass for every text of the batch: those to match and those to check.
@@ -200,8 +225,7 @@ class QuestionMatcher:
                 for i in todo[text]:
                     qid = items[i][0]
                     if qid:
-                        why = "; ".join(x for x in (f"unknown question_id {qid[:80]!r}", m.reason)
-                                        if x)
+                        why = "; ".join(x for x in (self._unknown_id(qid), m.reason) if x)
                         out[i] = m.model_copy(update={"reason": why})
                     else:
                         out[i] = m

@@ -395,7 +395,9 @@ def test_ctrl_c_does_not_wait_for_an_llm_that_never_answers(
         t.join()
         assert "at" in sent, "the LLM was never asked"
         stopped = time.monotonic() - sent["at"]
-    assert r.exit_code == 130 and "--resume" in r.stderr
+    assert r.exit_code == 130
+    # nothing came back, so nothing was written: no file to name, no run to resume
+    assert "nothing was written" in r.stderr and not out.exists()
     assert stopped < 5.0  # not the 45 s timeout, nor its retries
 
 
@@ -597,3 +599,213 @@ def test_an_out_path_under_a_file_names_that_file(tmp_path: Path) -> None:
     r = run(str(f), "--out", str(blocker / "r.jsonl"), "--offline")
     assert r.exit_code == 2
     assert f"{blocker} is a file, not a directory" in r.stderr
+
+
+def _no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal must come before the slow model load."""
+    import interviewer.commands.grade as grade_cmd
+
+    def no_model(*args: Any) -> Any:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(grade_cmd, "_load", no_model)
+
+
+@pytest.mark.parametrize("ext", ["md", "html"])
+def test_an_existing_md_or_html_out_is_never_silently_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str
+) -> None:
+    f = _numbered(tmp_path, 2)
+    notes = tmp_path / f"notes.{ext}"
+    notes.write_text("MY PRECIOUS NOTES\n")
+    with monkeypatch.context() as m:
+        _no_model(m)
+        r = run(str(f), "--out", str(notes), "--offline")
+        assert r.exit_code == 2 and f"{notes} exists" in r.stderr
+        assert "--resume" in r.stderr and "--overwrite" in r.stderr
+        # --resume with no rows file beside it: nothing to continue, and not ours to render over
+        r = run(str(f), "--out", str(notes), "--offline", "--resume")
+        assert r.exit_code == 2 and f"{notes} is not a report of interviewer grade" in r.stderr
+    assert notes.read_text() == "MY PRECIOUS NOTES\n"
+    assert not (tmp_path / f"notes.{ext}.jsonl").exists()
+    r = run(str(f), "--out", str(notes), "--offline", "--overwrite")
+    assert r.exit_code == 0 and "Grading report" in notes.read_text()
+    # our own report whose rows file was deleted: not replaced without a word either...
+    (tmp_path / f"notes.{ext}.jsonl").unlink()
+    with monkeypatch.context() as m:
+        _no_model(m)
+        r = run(str(f), "--out", str(notes), "--offline")
+        assert r.exit_code == 2 and f"{notes} exists" in r.stderr
+    # ...but --resume may grade again and render over it
+    r = run(str(f), "--out", str(notes), "--offline", "--resume")
+    assert r.exit_code == 0 and "2 answers graded" in notes.read_text()
+
+
+def test_escape_sequences_in_questions_never_reach_the_terminal(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "esc.jsonl", [
+        {"id": "e1", "question": "\x1b]0;PWNED\x07\x1b[31mRed question\x1b[0m",
+         "answer": "some answer text", "reference_answer": "some answer text"},
+    ])
+    r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--offline")
+    assert r.exit_code == 0, r.output
+    assert "Red question" in r.stdout
+    assert "\x1b" not in r.stdout and "PWNED" not in r.stdout
+    md = tmp_path / "esc.md"
+    md.write_text("## \x1b[2mHow do you prevent overfitting in deep learning models?\x1b[0m\n\n"
+                  "Dropout and weight decay.\n", "utf-8")
+    r = run(str(md), "--out", str(tmp_path / "o2.jsonl"), "--offline")
+    assert r.exit_code == 0, r.output
+    assert "How do you prevent overfitting" in r.stdout and "\x1b" not in r.stdout
+
+
+def test_rows_own_references_and_questions_leave_the_caches_after_their_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    """Memory stays level with per-row references: the grader's and the model's caches drop a
+    chunk's references, their key points and question texts, as they drop its answers."""
+    import interviewer.commands.grade as grade_cmd
+    from interviewer.grading.keypoints import split_key_points
+
+    real_load = grade_cmd._load
+    loaded: dict[str, Any] = {}
+
+    def keep_grader(*args: Any) -> Any:
+        grader, assessor, matcher = real_load(*args)
+        loaded["grader"] = grader
+        return grader, assessor, matcher
+
+    monkeypatch.setattr(grade_cmd, "_load", keep_grader)
+    rows: list[dict[str, Any] | str] = []
+    for i in range(6):
+        rows.append({
+            "id": f"u{i}", "question": f"Variant {i}: how does a sourdough starter rise?",
+            "answer": f"Wild yeast ferments the flour and makes gas (v{i}).",
+            "reference_answer": (f"Wild yeast and lactic bacteria ferment the sugars in flour "
+                                 f"{i}. The gas they make lifts the dough. Note item {i}."),
+        })
+    rows.append({"id": "lost", "question": "What is the best pizza topping in Naples?",
+                 "answer": "Basil."})  # unmatched, no reference: a bad row, embedded all the same
+    f = write_jsonl(tmp_path / "uniq.jsonl", rows)
+    r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--offline")
+    assert r.exit_code == 1, r.output
+    assert len(jsonl(tmp_path / "o.jsonl")) == 6
+    texts = [str(d[k]) for d in rows if isinstance(d, dict)
+             for k in ("question", "answer", "reference_answer") if k in d]
+    texts += [p for d in rows if isinstance(d, dict) and "reference_answer" in d
+              for p in split_key_points(d["reference_answer"])]
+    assert len(texts) > 20
+    cached = set(loaded["grader"]._enc) | set(embedder._cache)
+    assert [t for t in texts if t in cached] == []
+
+
+def test_a_json_array_file_is_refused_whole_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_model(monkeypatch)
+    f = tmp_path / "array.jsonl"
+    f.write_text('[\n  {"id":"x","question_id":"000-4","answer":"dropout"},\n'
+                 '  {"id":"y","question_id":"000-3","answer":"chain"}\n]\n')
+    out = tmp_path / "o.jsonl"
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 2
+    assert f"{f}:1: a JSON array, not JSON Lines" in r.stderr and not out.exists()
+
+
+def test_keys_in_any_case_and_spacing_are_read(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "keys.jsonl", [
+        {"ID": "k1", "Question_ID": "000-17", "Answer": GOOD},
+        {" answer ": GOOD, "Question ID": "000-17", "id": "k2"},
+    ])
+    csv_in = tmp_path / "keys.csv"
+    csv_in.write_text(f'Question ID,Answer,Reference Answer\n000-17,"{GOOD}",\n', "utf-8")
+    for src in (f, csv_in):
+        out = tmp_path / f"{src.suffix[1:]}-out.jsonl"
+        r = run(str(src), "--out", str(out), "--offline")
+        assert r.exit_code == 0, r.output
+        assert {d["question_id"] for d in jsonl(out)} == {"000-17"}
+    assert [d["id"] for d in jsonl(tmp_path / "jsonl-out.jsonl")] == ["k1", "k2"]
+
+
+def test_a_bare_number_as_question_id_suggests_the_bank_ids(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "num.jsonl", [
+        {"question_id": 17, "answer": GOOD},
+        {"question_id": "000-17", "answer": GOOD},
+    ])
+    r = run(str(f), "--out", str(tmp_path / "o.jsonl"), "--offline")
+    assert r.exit_code == 1, r.output
+    err = r.stderr.replace("\n", " ")
+    assert f"{f}:1: unmatched question: question_id '17' is ambiguous" in err
+    assert "000-17, 001-17" in err and "give a question_id" not in err
+
+
+def test_interrupted_before_any_row_says_nothing_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = _numbered(tmp_path, 3)
+    out = tmp_path / "o.jsonl"
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    _stop_grading_at(monkeypatch, 0, ctrl_c)
+    r = run(str(f), "--out", str(out), "--offline")
+    assert r.exit_code == 130
+    assert "nothing was written" in r.stderr and str(out) not in r.stderr
+    assert not out.exists()
+
+
+def test_llm_rows_carry_model_prompt_criteria_and_only_verified_citations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bank: Bank
+) -> None:
+    q17 = bank.get("000-17")
+    assert q17 is not None
+    quote = " ".join(q17.reference.split()[:8])
+
+    def reply(rec: Recorded) -> Reply:
+        body = _rubric(7.0)
+        body["criteria"]["correctness"] = {"score": 8.0, "reason": "says what dropout does"}
+        body["misconceptions"] = ["thinks units stay off at test time"]
+        body["model_answer_outline"] = ["zero activations at random", "scale at test time"]
+        if "Provenance answer number 0" in rec.text:
+            body["citations"] = [{"passage": 1, "quote": quote}]
+        else:  # a quote in no passage: dropped, and the row must not show another in its place
+            body["citations"] = [{"passage": 1, "quote": "words that occur in no passage at all"}]
+        return chat_reply(body)
+
+    f = _numbered(tmp_path, 2, tag="Provenance answer")
+    with FakeLLMServer() as server:
+        server.default = reply
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        out = tmp_path / "o.jsonl"
+        r = run(str(f), "--out", str(out), "--llm")
+        assert r.exit_code == 0, r.output
+        for ext in ("md", "html", "csv"):
+            r = run(str(f), "--out", str(tmp_path / f"o.{ext}"), "--llm")
+            assert r.exit_code == 0, r.output
+    good, failed = jsonl(out)
+    assert good["grader"] == failed["grader"] == "llm"
+    llm = good["llm"]
+    assert llm["model"] == "fake-model-2026" and llm["prompt_version"]
+    assert llm["usage"]["prompt_tokens"] == 120 and llm["usage"]["completion_tokens"] == 80
+    assert isinstance(llm["latency_s"], float) and isinstance(llm["cached"], bool)
+    assert llm["overall"] == 7.0 and set(llm["criteria"]) == set(CRITERIA)
+    assert llm["criteria"]["correctness"] == {"score": 8.0, "reason": "says what dropout does"}
+    assert llm["misconceptions"] == ["thinks units stay off at test time"]
+    assert llm["model_answer_outline"] == ["zero activations at random", "scale at test time"]
+    assert llm["dropped_citations"] == 0 and failed["llm"]["dropped_citations"] == 1
+    assert 0 <= good["offline_score"] <= 10
+    assert [c["quote"] for c in good["citations"]] == [quote]
+    assert failed["citations"] == []  # all failed: none, not the offline passages
+    assert failed["references"] and failed["references"][0]["passage_id"].startswith("000-4")
+    md = (tmp_path / "o.md").read_text("utf-8")
+    assert "LLM: fake-model-2026, prompt " + llm["prompt_version"] in md
+    assert "| correctness | 8.0 | says what dropout does |" in md
+    html = (tmp_path / "o.html").read_text("utf-8")
+    assert "fake-model-2026" in html and "says what dropout does" in html
+    ET.fromstring(html.split("\n", 1)[1])
+    with (tmp_path / "o.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(d["model"], d["prompt_version"], d["llm_score"]) for d in rows] == [
+        ("fake-model-2026", llm["prompt_version"], "7.0")] * 2
+    assert all(d["offline_score"] for d in rows) and rows[1]["citations"] == ""

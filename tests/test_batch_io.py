@@ -500,3 +500,143 @@ def test_a_bad_byte_in_a_multi_line_record_names_its_own_line(tmp_path: Path) ->
     rows, bad = _split(list(read_rows(f)))
     assert [r.answer for r in rows] == ["fine"]
     assert bad[0].line == 2 and bad[0].reason.endswith("on line 3")
+
+
+def test_jsonl_keys_and_csv_headers_are_normalised_alike(tmp_path: Path) -> None:
+    f = tmp_path / "k.jsonl"
+    f.write_text(
+        json.dumps({"ID": "k1", "Question_ID": "000-4", "Answer": "dropout and weight decay"})
+        + "\n" + json.dumps({" answer ": "x", "question-id": "000-4", "Reference Answer": "r"})
+        + "\n" + json.dumps({"answer": "one", "Answer": "two", "question_id": "000-4"}) + "\n"
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.id, r.question_id, r.answer) for r in rows] == [
+        ("k1", "000-4", "dropout and weight decay"), ("2", "000-4", "x")
+    ]
+    assert rows[1].reference_answer == "r"
+    assert [(b.line, b.reason) for b in bad] == [(3, "keys 'answer' and 'Answer' are both 'answer'")]
+    for header in ("Question ID,Answer,Reference Answer", "question-id,ANSWER,reference-answer"):
+        c = tmp_path / "h.csv"
+        c.write_text(f"{header}\n000-4,dropout and weight decay,own reference\n")
+        rows, bad = _split(list(read_rows(c)))
+        assert not bad and rows[0].question_id == "000-4"
+        assert rows[0].reference_answer == "own reference"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [('[{"question_id": "000-4", "answer": "a"}, {"question_id": "000-3", "answer": "b"}]\n', 1),
+     ('\ufeff\n\n[\n  {"id": "x", "question_id": "000-4", "answer": "dropout"},\n'
+      '  {"id": "y", "question_id": "000-3", "answer": "chain"}\n]\n', 3)],
+)
+def test_a_json_array_is_refused_as_a_whole(tmp_path: Path, text: str, line: int) -> None:
+    """Read line by line, only the last element of a pretty-printed array would be graded."""
+    f = tmp_path / "array.jsonl"
+    f.write_text(text, "utf-8")
+    with pytest.raises(BatchFileError, match="a JSON array, not JSON Lines") as err:
+        list(read_rows(f))
+    assert err.value.line == line and "one JSON object per line" in str(err.value)
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\ufeff", "\u2063", " \u200b\u3000\u2028 "])
+def test_text_of_invisible_characters_only_is_empty(tmp_path: Path, blank: str) -> None:
+    f = tmp_path / "w.jsonl"
+    f.write_text(
+        json.dumps({"id": "w0", "question_id": "000-4", "answer": blank}) + "\n"
+        + json.dumps({"id": "r0", "question": "How do I bake bread?", "answer": "Knead it.",
+                      "reference_answer": blank}) + "\n"
+        + json.dumps({"id": blank, "question_id": "000-4", "answer": f"Dropout{blank}."}) + "\n",
+        "utf-8",
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [(b.line, b.reason) for b in bad] == [(1, "empty answer")]
+    assert rows[0].id == "r0" and rows[0].reference_answer is None  # as if it had none
+    assert rows[1].id == "3" and rows[1].answer == f"Dropout{blank}."  # visible text is kept
+    md = tmp_path / "w.md"
+    md.write_text(f"## What is dropout?\n\n{blank}\n\n## {blank}\n\nAn answer.\n", "utf-8")
+    _, bad = _split(list(read_rows(md)))
+    assert [(b.line, b.reason) for b in bad] == [(1, "empty answer"),
+                                                 (5, "empty heading: no question")]
+
+
+def test_reports_drop_unicode_noncharacters_and_stay_well_formed(tmp_path: Path) -> None:
+    rows = tmp_path / "r.html.jsonl"
+    odd = "drop\uffffout \ufffe weight\ufdd0 decay\U0001fffe\U0010ffff"
+    with RowWriter(rows, "jsonl") as w:
+        w.write(_graded(1, answer=odd, question=f"Why {odd}?", notice=odd))
+    page = tmp_path / "r.html"
+    write_html_report(rows, page, f"{odd}.jsonl")
+    text = page.read_text("utf-8")
+    root = ET.fromstring(text.replace("<!DOCTYPE html>", ""))
+    (answer,) = [d.text for d in root.iter("div") if d.get("class") == "answer"]
+    assert answer == "dropout  weight decay"
+    md = tmp_path / "r.md"
+    write_markdown_report(rows, md, f"{odd}.jsonl")
+    assert not any(c in md.read_text("utf-8")
+                   for c in "\uffff\ufffe\ufdd0\U0001fffe\U0010ffff")
+
+
+def test_the_weakest_questions_label_carries_no_escape_sequence() -> None:
+    s = Summary()
+    s.add(_graded(1, question_id=None,
+                  question="\x1b]0;PWNED\x07\x1b[31mRed question\x1b[0m [bold]x[/bold]"))
+    (label,) = [a.label for a in s.weakest_questions()]
+    assert label == "Red question [bold]x[/bold]"
+
+
+def _llm_row(i: int) -> GradedRow:
+    from interviewer.batch import CriterionOut, LlmOut
+
+    return _graded(
+        i, grader="llm", offline_score=4.0, citations=[], references=[
+            CitationOut(passage_id="000-1#ref", source="000", quote="the reference <passage>")],
+        llm=LlmOut(model="fake-model-2026", prompt_version="rubric-v9", latency_s=1.25,
+                   usage={"prompt_tokens": 120, "completion_tokens": 80}, overall=7.0,
+                   criteria={"correctness": CriterionOut(score=8.0, reason="right | <b>ok</b>"),
+                             "depth": CriterionOut(score=6.0, reason="shallow")},
+                   misconceptions=["thinks dropout runs at test time"],
+                   model_answer_outline=["zero units", "scale"], dropped_citations=1),
+    )
+
+
+def test_llm_rows_carry_their_provenance_into_every_format(tmp_path: Path) -> None:
+    rows = tmp_path / "r.html.jsonl"
+    with RowWriter(rows, "jsonl") as w:
+        w.write(_llm_row(1))
+        w.write(_graded(2, offline_score=3.0))
+    (back, offline) = read_graded(rows, "jsonl")
+    assert back.llm is not None and back.llm.criteria["correctness"].reason == "right | <b>ok</b>"
+    assert back.references[0].passage_id == "000-1#ref" and back.citations == []
+    page = tmp_path / "r.html"
+    write_html_report(rows, page, "a.jsonl")
+    root = ET.fromstring(page.read_text("utf-8").split("\n", 1)[1])
+    (llm_row, offline_row) = [d for d in root.iter("div") if d.get("class") == "row"]
+    text = ET.tostring(llm_row, encoding="unicode")
+    for needle in ("fake-model-2026", "rubric-v9", "correctness", "right | &lt;b&gt;ok&lt;/b&gt;",
+                   "offline grade 4.0", "thinks dropout runs at test time", "1 citation"):
+        assert needle in text, needle
+    assert "rubric-v9" not in ET.tostring(offline_row, encoding="unicode")
+    md = tmp_path / "r.md"
+    write_markdown_report(rows, md, "a.jsonl")
+    first = md.read_text("utf-8").split("\n### ")[1]
+    assert "LLM: fake-model-2026, prompt rubric-v9, overall 7.0, offline grade 4.0" in first
+    assert "| correctness | 8.0 | right \\| \\<b\\>ok\\</b\\> |" in first
+    out = tmp_path / "o.csv"
+    with RowWriter(out, "csv") as w:
+        w.write(_llm_row(1))
+        w.write(_graded(2, offline_score=3.0))
+    import csv
+
+    with out.open(newline="", encoding="utf-8") as fh:
+        got = list(csv.DictReader(fh))
+    assert [(d["model"], d["prompt_version"], d["offline_score"], d["llm_score"]) for d in got] \
+        == [("fake-model-2026", "rubric-v9", "4.0", "7.0"), ("", "", "3.0", "")]
+    assert got[0]["citations"] == "" and "the reference <passage>" in got[0]["references"]
+    assert [g.offline_score for g in read_graded(out, "csv", strict=True)] == [4.0, 3.0]
+
+
+def test_resume_refuses_a_csv_report_of_the_older_shape(tmp_path: Path) -> None:
+    old = tmp_path / "old.csv"
+    old.write_text(",".join(CSV_FIELDS[:18]) + "\n")
+    with pytest.raises(BatchFileError, match="older version"):
+        list(read_graded(old, "csv", strict=True))

@@ -128,3 +128,39 @@ def test_a_similarity_just_under_the_threshold_never_reads_as_equal(bank: Bank) 
     m = QuestionMatcher(bank.questions, Fixed(n))  # type: ignore[arg-type]
     got = m.match(None, "something else entirely")
     assert not got.matched and got.reason and "similarity 0.64 < 0.65" in got.reason
+
+
+@pytest.mark.slow
+def test_a_cached_match_keeps_its_notes_next_to_the_unknown_id(
+    bank: Bank, embedder: Embedder
+) -> None:
+    """The second time a text is seen (a later chunk of a batch) its match comes from the cache:
+    the row must still say the match was loose, or which question was closest."""
+    m = QuestionMatcher(bank.questions, embedder)
+    loose, lost = "What is instance normalization?", "How do I bake sourdough bread?"
+    first = m.match_many([("zzz", loose), ("zzz", lost)])
+    m.match_many([(None, loose), (None, lost)])  # the texts are in the cache now
+    again = m.match_many([("zzz", loose), ("zzz", lost)])
+    assert [g.reason for g in again] == [g.reason for g in first]
+    for g in again:
+        assert g.reason and g.reason.startswith("unknown question_id 'zzz'; ")
+    assert again[1].reason and "closest" in again[1].reason
+    if again[0].matched:
+        assert again[0].reason and "check it is the question you meant" in again[0].reason
+
+
+def test_a_short_or_long_written_id_suggests_the_bank_ids_it_may_mean(bank: Bank) -> None:
+    class NoModel:
+        def encode(self, texts: object) -> object:
+            raise AssertionError("an id is not embedded")
+
+    m = QuestionMatcher(bank.questions, NoModel())  # type: ignore[arg-type]
+    ends_17 = [q.id for q in bank.questions if q.id.endswith("-17")]
+    assert len(ends_17) > 1
+    short = m.match("17", None)
+    assert not short.matched and short.reason
+    assert "ambiguous" in short.reason and all(i in short.reason for i in ends_17[:6])
+    long = m.match("000-017", None)
+    assert not long.matched and long.reason == "unknown question_id '000-017': did you mean 000-17?"
+    assert m.match("zzz", None).reason == "unknown question_id 'zzz'"
+    assert m.match("9" * 5000, None).reason == f"unknown question_id {'9' * 80!r}"

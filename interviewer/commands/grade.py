@@ -26,11 +26,14 @@ from interviewer.batch import (
     BadRow,
     BatchFileError,
     CitationOut,
+    CriterionOut,
     GradedRow,
+    LlmOut,
     Row,
     RowWriter,
     Summary,
     input_format,
+    is_report,
     numeric_ids,
     output_format,
     read_graded,
@@ -39,7 +42,7 @@ from interviewer.batch import (
     rows_path,
 )
 from interviewer.commands.common import console, err_console, fail, lit, settings_from
-from interviewer.wording import plural
+from interviewer.wording import plural, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     from interviewer.grading.models import Assessment
@@ -84,12 +87,27 @@ def _to_output(row: Row, match: Match, a: Assessment, question: str) -> GradedRo
     missed = [p.point for p in offline.missed]
     if a.llm is not None and a.llm.missing_points:
         missed = list(a.llm.missing_points)
-    if a.citations:
+    refs = [CitationOut(passage_id=r.id, source=r.source, quote=r.text[:300])
+            for r in offline.references[:3]]
+    # An LLM row cites only what the LLM quoted and the check verified (none if all failed):
+    # the offline passages in the same shape would pass for verified quotes.
+    if a.grader == "llm":
         cites = [CitationOut(passage_id=c.passage_id or str(c.passage), source=c.source,
                              quote=c.quote) for c in a.citations]
     else:
-        cites = [CitationOut(passage_id=r.id, source=r.source, quote=r.text[:300])
-                 for r in offline.references[:3]]
+        cites = refs
+    llm = None
+    if a.grader == "llm" and a.llm is not None:
+        g = a.llm
+        llm = LlmOut(
+            model=g.model, prompt_version=g.prompt_version, latency_s=g.latency_s,
+            usage=dict(g.usage), cached=g.cached, overall=g.overall,
+            criteria={k: CriterionOut(score=c.score, reason=c.reason)
+                      for k, c in g.criteria.items()},
+            misconceptions=list(g.misconceptions),
+            model_answer_outline=list(g.model_answer_outline),
+            dropped_citations=g.dropped_citations,
+        )
     notices = [n for n in (a.notice,) if n]
     q = match.question
     if row.reference_answer:
@@ -106,8 +124,36 @@ def _to_output(row: Row, match: Match, a: Assessment, question: str) -> GradedRo
         grader=a.grader, notice="; ".join(notices) or None,
         matched_by=match.by if q else "none", match_similarity=match.similarity,
         reference="row" if row.reference_answer else "bank",
-        topics=list(q.topics) if q else [],
+        topics=list(q.topics) if q else [], references=refs,
+        offline_score=round(float(offline.score), 1), llm=llm,
     )
+
+
+def _row_texts(rows: Sequence[Row], todo: Sequence[tuple[Row, Match, str]]) -> list[str]:
+    """The texts a chunk brought with it, which the grader and the matcher embedded and cached:
+    answers, the rows' own reference answers and the key points split from them, and question
+    texts (matched or not). Held in the caches they would grow with every distinct one."""
+    from interviewer.grading.keypoints import split_key_points
+
+    texts = [r.answer for r, _, _ in todo]
+    texts += [q for _, _, q in todo]
+    for r in rows:
+        if r.question:
+            texts.append(r.question)
+        if r.reference_answer:
+            texts.append(r.reference_answer)
+            texts.extend(split_key_points(r.reference_answer))
+    return list(dict.fromkeys(texts))
+
+
+def _bank_texts(matcher: QuestionMatcher) -> set[str]:
+    """The bank's questions, references and key points (a row may repeat one of them)."""
+    from interviewer.grading.keypoints import split_key_points
+
+    texts: set[str] = set()
+    for q in matcher.questions:
+        texts.update((q.question, q.reference, *(q.key_points or split_key_points(q.reference))))
+    return texts
 
 
 def _term_as_interrupt() -> Callable[[], None]:
@@ -190,8 +236,9 @@ def grade_rows(
             if r.reference_answer:
                 pass
             elif m.question is None:
-                ungradable = (f"unmatched question: {m.reason}; give a question_id or a "
-                              "reference_answer")
+                ungradable = f"unmatched question: {m.reason}; " + (
+                    "give an id from the bank or a reference_answer" if r.question_id
+                    else "give a question_id or a reference_answer")
             elif not m.question.reference.strip():
                 ungradable = (f"question {m.question.id} has no reference answer in the bank "
                               "(its source lost it); give a reference_answer")
@@ -218,8 +265,8 @@ def grade_rows(
             write(_to_output(r, m, a, q))
             result.graded += 1
             advance(1)
-        if release is not None and todo:  # answers are seen once: drop them from caches
-            release([r.answer for r, _, _ in todo])
+        if release is not None:  # seen once: drop the chunk's own texts from the caches
+            release(_row_texts(rows, todo))
         return stop
 
     pending: list[Row] = []
@@ -287,7 +334,7 @@ def _print_summary(result: RunResult, out: Path, file: Path) -> None:
         t.add_column("answers", justify="right")
         t.add_column("mean", justify="right")
         for a in rows():
-            t.add_row(Text(a.label), str(a.n), f"{a.mean:.1f}")
+            t.add_row(Text(printable(a.label)), str(a.n), f"{a.mean:.1f}")
         console.print(t)
     if out.exists():  # nothing graded leaves no report behind
         console.print(f"report: {lit(out)}", highlight=False, soft_wrap=True)
@@ -392,6 +439,15 @@ def grade_command(
     if existing and not (resume or overwrite):
         fail(f"{rows_file} exists", 2,
              "pass --resume to continue that run, or --overwrite to start again")
+    if out != rows_file and out.exists() and out.stat().st_size > 0 and not overwrite:
+        # A .md/.html report is rendered over `out` at the end: never over someone's file.
+        if not resume:
+            fail(f"{out} exists", 2,
+                 "pass --resume to continue that run, or --overwrite to start again")
+        if not is_report(out, out_fmt):
+            fail(f"--resume: {out} is not a report of interviewer grade"
+                 + ("" if existing else f" (and there is no {rows_file.name} to resume from)"),
+                 2, "--overwrite replaces it, or choose another --out")
 
     offline_override = None if llm is None else not llm
     settings = settings_from(ctx, offline=offline_override)
@@ -473,6 +529,12 @@ def grade_command(
         _remove_if_empty(created)
         raise
 
+    keep = _bank_texts(matcher)
+
+    def forget(texts: list[str]) -> None:
+        """A chunk's texts out of the caches, but the bank's: every chunk may need those."""
+        grader.forget([t for t in texts if t not in keep])
+
     def assess(reqs: Sequence[Any]) -> Iterator[Assessment]:
         return assessor.assess_many(list(reqs), concurrency=concurrency)
 
@@ -504,7 +566,7 @@ def grade_command(
                 read_rows(file, in_fmt, numbered), matcher=matcher, assess=assess,
                 make_request=GradeRequest, write=write_and_count(writer), done=done,
                 result=result, strict=strict, advance=lambda n: progress.advance(task, n),
-                file=str(file), prepare=grader.encode, release=grader.forget,
+                file=str(file), prepare=grader.encode, release=forget,
             )
     except KeyboardInterrupt:
         result.interrupted = True
@@ -528,9 +590,19 @@ def grade_command(
         err_console.print(f"[yellow]{lit(assessor.llm_status[1])}[/]", highlight=False,
                           soft_wrap=True)
     if result.interrupted:
-        err_console.print(
-            f"[yellow]interrupted:[/] {result.graded} rows graded this run are saved in "
-            f"{lit(rows_file)}; run again with --resume to continue", highlight=False)
+        if result.graded:
+            err_console.print(
+                f"[yellow]interrupted:[/] {plural(result.graded, 'row')} graded this run "
+                f"{'is' if result.graded == 1 else 'are'} saved in {lit(rows_file)}; run again "
+                "with --resume to continue", highlight=False, soft_wrap=True)
+        elif result.resumed:  # nothing new: the rows from before are where they were
+            err_console.print(
+                f"[yellow]interrupted:[/] no row was graded this run; {lit(rows_file)} still "
+                f"holds the {plural(result.resumed, 'row')} from before: run again with --resume "
+                "to continue", highlight=False, soft_wrap=True)
+        else:  # and the outputs this run created are gone again: naming them would mislead
+            err_console.print("[yellow]interrupted:[/] no row was graded, so nothing was written",
+                              highlight=False, soft_wrap=True)
         sys.exit(130)
     if result.stopped is not None:
         err_console.print(f"[red]--strict:[/] stopped at {lit(result.stopped)}", highlight=False)
