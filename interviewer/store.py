@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from interviewer.bank.models import Bank, Hit, Passage
+from interviewer.bank.models import Bank, Hit, Passage, Question
 from interviewer.bank.passages import bank_passages, content_hash, embed_text
 from interviewer.config import Settings
 from interviewer.embedding import Embedder
@@ -233,6 +233,14 @@ class Store:
             text = embed_text(q, p)
             want[p.id] = (q, p, text, content_hash(self.embedder.model_id, text))
         todo = [v for pid, v in want.items() if have.get(pid) != v[3]]
+        # Same text, new topics or thin flag (the curation file changed): no embedding needed.
+        relabel = [
+            (pid, _metadata(q, p, h)) for pid, (q, p, _, h) in want.items()
+            if have.get(pid) == h and metas[pid] != _metadata(q, p, h)
+        ]
+        if relabel:
+            with self._guard("updating passage labels"):
+                col.update(ids=[pid for pid, _ in relabel], metadatas=[m for _, m in relabel])
         stale = [pid for pid in have if pid not in want]
         if self.settings.chroma_url:
             # A shared server holds the passages of every bank indexed against it: a teammate's
@@ -254,16 +262,7 @@ class Store:
                     ids=[p.id for _, p, _, _ in batch],
                     embeddings=vecs.tolist(),
                     documents=[p.text for _, p, _, _ in batch],
-                    metadatas=[
-                        {
-                            "question_id": p.question_id,
-                            "source": p.source,
-                            "topics": ",".join(p.topics),
-                            "thin": q.thin,
-                            "hash": h,
-                        }
-                        for q, p, _, h in batch
-                    ],
+                    metadatas=[_metadata(q, p, h) for q, p, _, h in batch],
                 )
             if progress:
                 progress(min(start + EMBED_BATCH, total), total)
@@ -328,6 +327,11 @@ class Store:
         ps = [_passage(i, d, m) for i, d, m in zip(res["ids"], res["documents"],
                                                    res["metadatas"], strict=True)]
         return sorted(ps, key=lambda p: int(p.id.rsplit("#", 1)[1]))
+
+
+def _metadata(q: Question, p: Passage, content_hash: str) -> dict[str, Any]:
+    return {"question_id": p.question_id, "source": p.source, "topics": ",".join(p.topics),
+            "thin": q.thin, "hash": content_hash}
 
 
 def _passage(pid: str, doc: str | None, meta: Any) -> Passage:

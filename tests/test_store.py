@@ -101,6 +101,21 @@ def test_changed_passage_reembeds_only_it(tmp_path, embedder, bank) -> None:
     assert report.total < first.total + 2
 
 
+def test_new_topics_or_thin_flag_relabel_passages_without_embedding(tmp_path, embedder,
+                                                                    bank) -> None:
+    """The curation file changed a question's topics: its passages say so, no model pass."""
+    small = Bank(sources=bank.sources[:1], questions=[q.model_copy() for q in bank.questions[:3]])
+    settings = load_settings(data_dir=tmp_path / "d")
+    Store(settings, CountingEmbedder(embedder)).ensure_index(small)
+    small.questions[1] = small.questions[1].model_copy(update={"topics": ["generative"]})
+    counting = CountingEmbedder(embedder)
+    store = Store(settings, counting)
+    assert store.ensure_index(small).embedded == 0 and counting.calls == 0
+    [metas] = [store._get_collection(create=False).get(  # noqa: SLF001
+        where={"question_id": small.questions[1].id}, include=["metadatas"])["metadatas"]]
+    assert metas and all(m["topics"] == "generative" for m in metas)
+
+
 def test_changed_model_rebuilds(tmp_path, embedder, bank) -> None:
     small = Bank(sources=bank.sources[:1], questions=bank.questions[:3])
     settings = load_settings(data_dir=tmp_path / "d")
