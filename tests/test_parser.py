@@ -349,3 +349,24 @@ def test_escape_sequences_in_a_users_document_never_reach_the_terminal(tmp_path:
     assert "\x1b" not in text and "\x07" not in text and "owned" not in text
     assert [q.question for q in parse_document(text, "notes").questions] == ["What is dropout?"]
     assert lit("a \x1b[2J[b]x[/b]") == "a \\[b]x\\[/b]"
+
+
+def test_duplicates_across_sources_found_in_blocks() -> None:
+    """The same pairs as a full similarity matrix, for a bank larger than one block."""
+    import numpy as np
+
+    from interviewer.bank.models import Bank, Question
+    from interviewer.bank.passages import find_duplicates
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    vecs = rng.normal(size=(n, 16))
+    vecs[900] = vecs[10] + 0.01  # across sources
+    vecs[700] = vecs[650] + 0.01  # same source: not a duplicate across sources
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    qs = [Question(id=f"{'a' if i < 800 else 'b'}-{i}", question=f"q{i}?", reference="r",
+                   source="a" if i < 800 else "b") for i in range(n)]
+    pairs = find_duplicates(Bank(questions=qs), vecs, threshold=0.95)
+    assert [(a, b) for a, b, _ in pairs] == [("a-10", "b-900")]
+    full = vecs @ vecs.T
+    assert pairs[0][2] == pytest.approx(full[10, 900])

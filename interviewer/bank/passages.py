@@ -58,10 +58,15 @@ def find_duplicates(
     `vectors` are unit-normalised embeddings of the question texts, in bank order.
     """
     qs = bank.questions
-    sims = vectors @ vectors.T
+    sources = np.array([q.source for q in qs])
     out = []
-    for i in range(len(qs)):
-        for j in range(i + 1, len(qs)):
-            if qs[i].source != qs[j].source and sims[i, j] >= threshold:
-                out.append((qs[i].id, qs[j].id, float(sims[i, j])))
+    # In blocks of rows, pairs found with numpy: a user's document of thousands of questions
+    # would otherwise mean an n x n matrix and a Python loop over every pair.
+    for start in range(0, len(qs), 512):
+        sims = vectors[start : start + 512] @ vectors.T
+        rows, cols = np.nonzero(sims >= threshold)
+        for r, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            i = start + r
+            if j > i and sources[i] != sources[j]:
+                out.append((qs[i].id, qs[j].id, float(sims[r, j])))
     return sorted(out, key=lambda t: -t[2])
