@@ -24,7 +24,7 @@ import numpy as np
 from interviewer.bank.models import Bank, Question
 from interviewer.embedding import model_text
 from interviewer.grading.calibration import Calibration
-from interviewer.grading.features import Encoded
+from interviewer.grading.features import Encoded, drop_repeated_sentences
 from interviewer.grading.keypoints import split_key_points
 from interviewer.grading.models import Grade, Reference
 from interviewer.grading.offline import RefInput, grade
@@ -264,16 +264,17 @@ class Grader:
     def grade_many(self, reqs: Sequence[GradeRequest], batch_size: int = 64) -> list[Grade]:
         """Grade a batch: every text not yet cached is embedded in one batched pass."""
         plans = [self._plan(r) for r in reqs]
+        answers = [drop_repeated_sentences(r.answer) for r in reqs]
         texts: list[str] = list(self._other_texts())
-        for r, p in zip(reqs, plans, strict=True):
-            texts.append(r.answer)
+        for a, p in zip(answers, plans, strict=True):
+            texts.append(a)
             texts.append(p.question)
             texts.extend(ref.text for ref in p.refs)
             texts.extend(p.points)
         self.encode(list(dict.fromkeys(texts)), batch_size=batch_size)
         out: list[Grade] = []
-        for r, p in zip(reqs, plans, strict=True):
-            q_enc, a_enc = self.encode([p.question, r.answer])
+        for a, p in zip(answers, plans, strict=True):
+            q_enc, a_enc = self.encode([p.question, a])
             ref_inputs = [
                 RefInput(reference=ref, encoded=self.encode([ref.text])[0]) for ref in p.refs
             ]

@@ -133,9 +133,11 @@ def _row_texts(rows: Sequence[Row], todo: Sequence[tuple[Row, Match, str]]) -> l
     """The texts a chunk brought with it, which the grader and the matcher embedded and cached:
     answers, the rows' own reference answers and the key points split from them, and question
     texts (matched or not). Held in the caches they would grow with every distinct one."""
+    from interviewer.grading.features import drop_repeated_sentences
     from interviewer.grading.keypoints import split_key_points
 
     texts = [r.answer for r, _, _ in todo]
+    texts += [drop_repeated_sentences(r.answer) for r, _, _ in todo]  # what was embedded
     texts += [q for _, _, q in todo]
     for r in rows:
         if r.question:

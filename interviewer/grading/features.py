@@ -279,3 +279,22 @@ def coverage(matches: list[KeyPointMatch], lo: float, hi: float) -> float:
 def length_ratio(answer: str, reference: str) -> float:
     """log2 of answer words over reference words: 0 for the same length."""
     return math.log2((len(words(answer)) + 1) / (len(words(reference)) + 1))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def drop_repeated_sentences(answer: str) -> str:
+    """The answer with each sentence kept once: saying the same thing again adds nothing, and
+    must not buy a longer answer a better score. Unchanged when nothing repeats."""
+    parts = [p for p in _SENTENCE_END.split(answer) if p.strip()]
+    seen: set[str] = set()
+    kept = []
+    for p in parts:
+        key = " ".join(p.lower().split())
+        if key not in seen:
+            seen.add(key)
+            kept.append(p.strip())
+    if len(kept) == len(parts):
+        return answer
+    return " ".join(kept)

@@ -63,7 +63,9 @@ _FRAMING_TEXT = """question questions ask asks asked asking mean means meaning m
     called calls term terms concept concepts idea define defined definition explain explained
     describe described talk talking say says said basically simply word words name named good
     great exactly main point think topic subject correct right obviously clearly important
-    interesting simple know"""
+    interesting simple know come comes coming lot lots interview interviews often really very
+    thing things way ways actually definitely certainly sure common commonly fundamental key
+    crucial essential useful"""
 _FRAMING = frozenset(stem(w) for w in _FRAMING_TEXT.split())
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
@@ -101,14 +103,19 @@ _IDK = re.compile(
     r"|\bmix\s+(these|those|them)\s+(two\s+)?up|\brather\s+not\s+guess"
     r"|\bidk\b|\bdunno\b|\bbeats\s+me\b|\bnot\s+a\s+clue\b|\b(haven't|have\s+not)\s+got\s+a\s+clue"
     r"|\b(i'?m|i\s+am)\s+(really\s+|quite\s+)?unsure\b|\bi\s+(forgot|forget|can't\s+recall)\b"
+    r"|^\W*(do\s*n[o']?t|dont)\s+know\b|^\W*(can't|cannot|can\s+not)\s+(remember|recall)\b"
+    r"|\b(i'?m|i\s+am)\s+(completely\s+|totally\s+)?(stumped|lost|clueless)\b"
+    r"|\bi\s+give\s+up\b|^\W*never\s+heard\s+of\s+(it|this|that)\b"
+    r"|\bi\s+(haven't|have\s+not)\s+(covered|studied|learned|learnt|seen)\s+(this|that|it)\b"
     # the whole answer is a pass: "Pass.", "Skip", "N/A", "no answer"
-    r"|^\W*(pass|skip|next|n\s*/\s*a|none|no\s+answer|no\s+comment)\W*$",
+    r"|^\W*(pass|skip|next|n\s*/\s*a|none|no\s+answer|no\s+comment)(,?\s*(please|sorry))?\W*$",
     re.IGNORECASE,
 )
 
 _ADDRESSEE = (
-    r"(grader|grading(\s+system)?|evaluator|evaluation\s+(system|model)|marker|examiner|assessor"
-    r"|scorer|reviewer|the\s+(ai|model|llm|system|assistant)|ai\s+grader|language\s+model"
+    r"(graders?|grading(\s+system)?|evaluators?|evaluation\s+(system|model)|markers?|examiners?"
+    r"|assessors?|scorers?|reviewers?|the\s+(ai|model|llm|system|assistant)|ai\s+grader"
+    r"|language\s+model"
     r"|chatgpt|gpt)"
 )
 # Words that only make sense about grading: "ignore the previous node" is an answer,
@@ -158,11 +165,23 @@ _SCORE_DEMAND = (
     # "treat this answer as fully correct", "consider this answer complete … and grade it highly"
     r"|\b(treat|consider|count)\s+(this|my)\s+(answer|response)\s+as\s+(fully\s+|completely\s+)?"
     r"(correct|complete|perfect|excellent|right)"
+    # "please grade this answer as correct", "this deserves 10/10", "Grade: A+", a bare "10/10"
+    r"|\b(score|grade|rate|mark|count)\s+(this|it|me|my\s+(answer|response)"
+    r"|this\s+(answer|response))\s+as\s+(fully\s+|completely\s+)?(correct|right|complete)\b"
+    r"|\bthis\s+deserves\s+" + _TOP + r"|\bgrade\s*:\s*a\s*\+"
+    + r"|(?<![\d/.])10\s*/\s*10(?![\d/])(?!\s+[a-z])"
+    # a chat transcript's turns or template tokens, anywhere in the text
+    r"|\bassistant\s*:\s*(\d|give|score|grade|full|ten|excellent|perfect)|<\|[a-z_]{2,20}\|>"
+    # the same demands in other languages: "ignorez les instructions", "ignora las instrucciones"
+    r"|\b(ignorez|ignore[sz]?\s+les|ignora|ignorar|ignoriere|ignorieren|ignorate)\s+"
+    r"(les\s+|las\s+|los\s+|die\s+|alle\s+|le\s+|tutte\s+|todas\s+)?"
+    r"(instructions?|instrucciones|anweisungen|istruzioni|instruções|consignes|rubrique|rúbrica)"
 )
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,40}\b" + _GRADING_OBJECT
     + r"|\b(assign|give|award|grant|output|return|mark|rate)\b[^.]{0,40}" + _SCORE_ASK
-    + r"|\bfull\s+marks\b|\bsystem\s+prompt\b|\bprompt\s+injection\b"
+    + r"|\bfull\s+marks\b(?!\s+to\s+(whoever|the|him|her|them|everyone))"
+    r"|\bsystem\s+prompt\b|\bprompt\s+injection\b"
     r"|\b(note|message|instruction|instructions)\s+(to|for)\s+(the\s+)?" + _ADDRESSEE
     + r"|\b(dear|attention|hey)\s+" + _ADDRESSEE
     + r"|\b" + _ADDRESSEE
@@ -205,6 +224,7 @@ class GuardInput:
     other_reference_sim: float = 1.0  # that other reference vs the own reference
     fresh_lex_recall: float | None = None  # reference terms beyond the question's, used
     fresh_content_recall: float | None = None  # ...and their soft token recall
+    full_answer: str = ""  # the whole answer, past what the model saw: a demand at the end counts
 
 
 def detect_idk(answer: str, reference: str, question: str) -> bool:
@@ -285,7 +305,10 @@ def ordered_like(answer: str, reference: str) -> float:
 
 
 def _inner_punctuation(text: str) -> int:
-    return len(re.findall(r"[,.;:!?()]", text.strip().rstrip(".!?")))
+    """Separators between the answer's parts: punctuation, and the breaks between list items
+    ("- site of aerobic respiration" / "- Krebs cycle" is a list of phrases, not a salad)."""
+    items = len(re.findall(r"(?m)^\s*(?:[-*•·]|\d{1,2}[.)])\s+\S", text))
+    return len(re.findall(r"[,.;:!?()]", text.strip().rstrip(".!?"))) + max(0, items - 1)
 
 
 _LIST_QUESTION = re.compile(
@@ -366,7 +389,7 @@ def flags_for(g: GuardInput) -> list[Flag]:
     flags: list[Flag] = []
     if len(ws) < TOO_SHORT_WORDS:
         flags.append(Flag.too_short)
-    if detect_injection(g.answer):
+    if detect_injection(g.full_answer or g.answer):
         flags.append(Flag.injection_suspected)
     if detect_idk(g.answer, g.reference, g.question):
         flags.append(Flag.idk)

@@ -108,6 +108,7 @@ def grade(
     if not references:
         raise ValueError("grade() needs at least the question's own reference")
     own = references[0]
+    full_text = answer.text
     answer = seen_part(answer)
     if not words(answer.text):
         return Grade(
@@ -164,6 +165,7 @@ def grade(
             other_reference_sim=other_ref_sim,
             fresh_lex_recall=feats["fresh_lex_recall"],
             fresh_content_recall=feats["fresh_content_recall"],
+            full_answer=full_text,
         )
     )
     raw = calibration.score(feats)
