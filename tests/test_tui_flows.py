@@ -160,6 +160,11 @@ async def test_answer_grade_feedback_follow_up_next(
         editor = screen.query_one("#answer", TextArea)
         # where the answer is typed, in view at any size
         assert editor.placeholder == f"follow-up: {turn.follow_question}"
+        await type_answer(pilot, "why does that matter?")  # a question: the follow-up stays open
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert turn.stage == "follow_up"
+        assert editor.placeholder == f"follow-up: {turn.follow_question}"
         await type_answer(pilot, turn.follow_point)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: turn.stage == "discuss")
@@ -841,10 +846,10 @@ async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(
         await pilot.pause()
         assert not isinstance(app.screen, StartScreen)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=30)
         app.screen.query_one("#start", Button).press()
         await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
-                       and app.screen is not old, timeout=10)
+                       and app.screen is not old, timeout=30)
         new = practice(app)
         release.set()
         await wait_for(pilot, lambda: history.attempts()[0]["status"] == "graded")

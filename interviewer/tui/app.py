@@ -123,9 +123,12 @@ def default_backend_factory(
 
         phase("opening the index…")
         store = Store(settings, embedder)
-        store.ensure_index(
-            bank, progress=lambda done, total: phase(f"indexing {done}/{total} passages…")
-        )
+
+        def indexing(done: int, total: int) -> None:
+            if total:  # nothing to embed (every launch after the first): nothing to say
+                phase(f"indexing {done}/{total} passages…")
+
+        store.ensure_index(bank, progress=indexing)
     except Exception:  # no index: grade against the question's own reference passages
         store = None
     grader = Grader(embedder, bank=bank, store=store, cache_path=settings.bank_encodings)
@@ -439,9 +442,10 @@ class InterviewerApp(App[None]):
 def run_app(settings: Settings, bank: Bank, config: SessionConfig, history: History) -> None:
     """Run the app; on quit, wait briefly for grades in flight, then leave at once.
 
-    The grader may still be loading in a thread (torch imports cannot be interrupted); the
-    process must not hang on it after the user quit, so it ends with os._exit once the history
-    is closed. Answers are already saved, so nothing is lost.
+    The grader may still be loading in a thread (torch imports cannot be interrupted), and a
+    loaded torch takes seconds to tear down; the process must not hang on either after the user
+    quit, so it ends with os._exit once the history is closed. Answers are already saved, so
+    nothing is lost.
     """
     import os
     import sys
@@ -452,7 +456,6 @@ def run_app(settings: Settings, bank: Bank, config: SessionConfig, history: Hist
     finally:
         app.wait_for_grading(timeout=3.0)
         history.close()
-    if any(t.name.startswith("interviewer-") for t in threading.enumerate()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(app.return_code or 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or 0)

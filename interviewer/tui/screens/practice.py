@@ -213,8 +213,9 @@ class PracticeScreen(Screen[None]):
 
     def update_title(self) -> None:
         bar = self.query_one("#titlebar", TitleBar)
+        # The position first: at 80 columns a long deck description is what gets cut.
         pos = f" · Q {self.turn.index + 1}/{len(self.deck)}" if self.turn else ""
-        bar.left = f"interviewer · {self.config.mode} · {self.config.describe()}{pos}"
+        bar.left = f"interviewer{pos} · {self.config.mode} · {self.config.describe()}"
         bar.right = self.iapp.status_text()
 
     def backend_changed(self) -> None:
@@ -231,9 +232,15 @@ class PracticeScreen(Screen[None]):
             self.say(SystemMessage(Text(self.iapp.llm_reason), title="grader ready"))
 
     def _editor_for(self, title: str, prompt: str = "") -> None:
-        """What the editor takes now (its title) and, in the empty box, what it answers."""
+        """What the editor takes now (its title) and, in the empty box, what it answers: cut in
+        the middle to what the box shows, so its end (the actual ask) stays in view."""
         editor = self.editor
         editor.border_title = title
+        lines = 3 if self.size.height < 30 else 5
+        room = max(40, (max(self.size.width, 40) - 4) * lines - 12)
+        if len(prompt) > room:
+            tail = min(60, room // 3)
+            prompt = prompt[: room - tail - 1].rstrip() + "…" + prompt[-tail:]
         editor.placeholder = prompt
 
     @property
@@ -386,11 +393,11 @@ class PracticeScreen(Screen[None]):
         if not text:
             self.notify("Type an answer first (Enter makes a new line).", severity="warning")
             return
-        if turn.stage in ("answer", "follow_up"):
-            self._editor_for(editor.border_title or "")  # answered: the prompt goes
         if turn.stage == "answer":
+            self._editor_for(editor.border_title or "")  # answered: the prompt goes
             self.submit_main(turn, text)
         elif turn.stage == "follow_up" and not is_question_to_interviewer(text):
+            self._editor_for(editor.border_title or "")
             self.submit_follow_up(turn, text)
         elif turn.stage in ("follow_up", "discuss"):
             self.ask_interviewer(turn, text)
