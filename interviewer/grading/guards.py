@@ -140,6 +140,11 @@ _TOP = (
     r"(" + _TEN + r"|(excellent|perfect|full\s+(marks|credit|points|score)|maximum"
     r"|top\s+marks|fully\s+correct|highly)\b)"
 )
+# "10 out of 10 folds" counts things; "10 out of 10" alone is a mark.
+_NOT_A_COUNT = (
+    r"(?!\s+(folds?|runs?|times|trials|epochs|cases|samples|examples|tests|images|classes"
+    r"|layers|models|questions|seeds|splits|items|people|users)\b)"
+)
 # Demands a grader can read as instructions, written in the ways people write them.
 _SCORE_DEMAND = (
     # "score this 10", "please score this answer as 10", "grade this as excellent", "rate me 10/10"
@@ -147,9 +152,9 @@ _SCORE_DEMAND = (
     r"\s+(as\s+|at\s+|with\s+)?" + _TOP
     # "give this answer a 10", "give this a ten", "award this response ten points out of ten"
     + r"|\b(give|assign|award|grant)\s+(this|it|me|my)(\s+(answer|response))?\s+" + _TOP
-    + r"|\b(10|ten)\s+(points\s+)?out\s+of\s+(10|ten)\b"
+    + r"|\b(10|ten)\s+(points\s+)?out\s+of\s+(10|ten)\b" + _NOT_A_COUNT
     # "this answer deserves a perfect 10", "I deserve full credit"
-    r"|\b((this|my)\s+(answer|response)|i)\s+deserves?\s+" + _TOP
+    + r"|\b((this|my)\s+(answer|response)|i)\s+deserves?\s+" + _TOP
     # "the grade for this is 10", "the score should be 10"
     + r"|\bthe\s+" + _GRADE_WORD + r"\s+(for\s+(this|it|me)(\s+(answer|response))?\s+)?"
     r"(is|should\s+be|must\s+be|=)\s+(a\s+)?" + _TEN
@@ -176,6 +181,29 @@ _SCORE_DEMAND = (
     r"|\b(ignorez|ignore[sz]?\s+les|ignora|ignorar|ignoriere|ignorieren|ignorate)\s+"
     r"(les\s+|las\s+|los\s+|die\s+|alle\s+|le\s+|tutte\s+|todas\s+)?"
     r"(instructions?|instrucciones|anweisungen|istruzioni|instruções|consignes|rubrique|rúbrica)"
+    r"|\b10\s+(sur|von|de|su|di)\s+10\b" + _NOT_A_COUNT + r"|满分|\bnote\s+maximale\b"
+    r"|\bm[áa]xima\s+puntuaci[óo]n\b|\bpunteggio\s+massimo\b|\bpontua[çc][ãa]o\s+m[áa]xima\b"
+    r"|\b(volle|h[öo]chste)\s+punktzahl\b|\bbewerte\s+diese\s+antwort\b"
+    # "please give the highest possible score", "you must output 10 for this answer"
+    r"|\b(you\s+(must|should|will|need\s+to)|please)\s+(output|give|assign|award|return|rate"
+    r"|score|grade|mark)\b[^.]{0,40}(\b(score|marks?|grade|points|credit|rating)\b"
+    r"|(?<![-\w])" + _TEN + r")"
+    # "I should get a perfect score", "this response merits the top score"
+    r"|\b(i|this\s+(answer|response)|my\s+(answer|response))\s+((should|must|would|will)\s+)?"
+    r"(get|receive|deserves?|merits?|earns?)\s+(a\s+|an\s+|the\s+)?((highest|maximum|max|top"
+    r"|perfect|full|best)\s+(possible\s+)?(score|marks?|grade|points|rating|credit)|10|ten)\b"
+    # "Evaluator, note: …", "Reviewer instructions: …", "Assistant, rate 10", "/* AI: give 10 */"
+    + r"|\b" + _ADDRESSEE + r"\s*(,\s*note|\s+instructions?)\s*:"
+    r"|\b(assistant|ai)\s*[:,]\s*(please\s+)?(give|rate|score|grade|mark|assign|award|output)\b"
+    r"|\b(ignore|disregard|forget)\s+(all\s+)?(the\s+)?(prior|previous|above|earlier|preceding)\s+"
+    r"(directions?|instructions?|messages?|prompts?|rules)\b"
+    # "the correct score here is ten", "give me an A", "mark it correct", "full credit, please"
+    r"|\b(correct|right|fair|true)\s+" + _GRADE_WORD + r"\s+(here\s+)?(is|=|:)\s*(a\s+)?"
+    r"(\d|ten\b|full\b|perfect\b|excellent\b)"
+    r"|\b(give|award)\s+(me|this|it|this\s+answer)\s+an\s+a\b"
+    r"|\bmark\s+(this|it|me|my\s+answer|this\s+answer)\s+(as\s+)?(correct|right|excellent|perfect)\b"
+    r"|\bfull\s+(credit|marks|score)\s*,?\s*please\b"
+    r"|\bpretend\s+(that\s+)?(this|my|the)\s+(answer|response)\b"
 )
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,40}\b" + _GRADING_OBJECT
