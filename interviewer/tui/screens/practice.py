@@ -24,10 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TextArea
 
 from interviewer.bank.models import Question
-from interviewer.grading.features import content_terms
 from interviewer.grading.models import Assessment, ChatReply, FollowUpExchange, Grade, Reference
-from interviewer.grading.offline import follow_up_question
-from interviewer.grading.rubric import dropped_note
 from interviewer.history import GradeUpdate, HistoryError, NewAttempt, utcnow
 from interviewer.scheduling import ReviewState, relearn_now, review
 from interviewer.tui.widgets.editor import AnswerEditor, screen_bindings
@@ -101,6 +98,8 @@ def is_question_to_interviewer(text: str) -> bool:
 
 def _terms(text: str) -> set[str]:
     """Content-word stems: what two texts must share to be about the same thing ("the" is not)."""
+    from interviewer.grading.features import content_terms  # numpy: not before the first question
+
     return set(content_terms(text))
 
 
@@ -704,6 +703,8 @@ class PracticeScreen(Screen[None]):
                 else grade.follow_up_point
             ) or grade.missed[0].point
             turn.follow_point = point
+            from interviewer.grading.offline import follow_up_question
+
             turn.follow_question = llm_question or grade.follow_up or follow_up_question(point)
             turn.stage = "follow_up"
             # The feedback stays in view from its top (score first); the follow-up is below it.
@@ -841,6 +842,8 @@ class PracticeScreen(Screen[None]):
         if reply.citations:
             parts.append(citations_block(reply.citations, self.iapp.source_titles))
         if reply.dropped_citations:
+            from interviewer.grading.rubric import dropped_note
+
             parts.append(Text(dropped_note(reply.dropped_citations), style="dim"))
         body: RenderableType = Group(*parts)
         self.say(InterviewerMessage(body, title="interviewer"), top=True)
