@@ -226,3 +226,18 @@ def test_corpus_check_prints_a_bad_file_once() -> None:
     assert out.returncode == 0, out.stderr
     [line] = [ln for ln in out.stdout.splitlines() if "bad_latin" in ln]
     assert line.strip().startswith("bad_latin.md:4: not UTF-8 text") and line.count("bad_latin") == 1
+
+
+def test_the_practice_app_imports_no_numpy_before_the_first_question() -> None:
+    """The first question is on screen within a second: the app and its screens leave numpy,
+    torch and the rest to the grader's background thread."""
+    code = (
+        "import sys\n"
+        "import interviewer.tui.app, interviewer.tui.screens.practice\n"
+        "import interviewer.commands.practice, interviewer.bank.loader\n"
+        "heavy = [m for m in ('numpy', 'torch', 'sentence_transformers', 'chromadb', 'openai')"
+        " if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "HEAVY=", out.stdout + out.stderr[-300:]
