@@ -1055,3 +1055,35 @@ async def test_the_deck_chooser_refuses_a_count_below_one(
         await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
                        and app.screen is not first, timeout=10)
         assert len(practice(app).deck) == 1
+
+
+async def test_hints_shown_before_leaving_a_question_unanswered_are_recorded(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    """A hint used, then another deck or quitting: the question is in the history as skipped,
+    with the hint, not lost."""
+    from interviewer.tui.screens.start import StartScreen
+
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+    async with app.run_test(size=(100, 40)) as pilot:
+        first = practice(app)
+        await pilot.press("ctrl+t")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=30)
+        app.screen.action_start()  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
+                       and app.screen is not first, timeout=30)
+        [row] = history.attempts()
+        assert row["question_id"] == q1.id and row["status"] == "skipped"
+        assert row["hints_used"] == 1
+        asked = practice(app).turn
+        assert asked is not None
+        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
+    rows = history.attempts()
+    assert len(rows) == 2 and rows[1]["question_id"] == asked.question.id
+    assert rows[1]["reference_shown"] is True and rows[1]["status"] == "skipped"

@@ -379,6 +379,9 @@ class InterviewerApp(App[None]):
         from interviewer.tui.screens.practice import PracticeScreen
 
         self.config = config
+        for screen in self.screen_stack:
+            if isinstance(screen, PracticeScreen):
+                screen.leave()
         deck, message = build_deck(self.bank, config, self.history)
         self.switch_screen(PracticeScreen(config, deck, empty_message=message))
 
@@ -420,6 +423,7 @@ class InterviewerApp(App[None]):
 
     def _quit_unless_unsent(self, practice: PracticeScreen) -> None:
         if not practice.unsent_text_warned("ctrl+q", "quits without it"):
+            practice.leave()
             self.exit()
 
     def action_deck(self) -> None:

@@ -498,6 +498,14 @@ class PracticeScreen(Screen[None]):
             self.record_skip(turn)
         self.advance()
 
+    def leave(self) -> None:
+        """The deck is being left (another deck, quitting): a question whose hints or reference
+        were shown but that was never answered is recorded as skipped, hints and all."""
+        turn = self.turn
+        if (turn is not None and not self.finished and turn.stage == "answer"
+                and not turn.skipped and (turn.hints or turn.reference_shown)):
+            self.record_skip(turn)
+
     def record_skip(self, turn: Turn) -> None:
         turn.skipped = True
         seconds = self.iapp.clock() - turn.started_clock
