@@ -75,6 +75,11 @@ def held_factory(
     return factory
 
 
+def no_grader(settings: Settings, bank: Bank) -> Assessor:
+    """A grader that cannot load: for flows that never need a grade."""
+    raise RuntimeError("x")
+
+
 def rich_questions(bank: Bank, n: int) -> list[Question]:
     """Questions with several key points, so a one-point answer misses something."""
     qs = [q for q in bank.deck() if len(q.key_points) >= 3]
@@ -99,6 +104,23 @@ async def long_transcript(pilot: Pilot[Any], app: InterviewerApp) -> Any:
         await pilot.press("ctrl+r")
     await pilot.pause()
     return app.screen.query_one("#transcript", VerticalScroll)
+
+
+async def open_chooser(pilot: Pilot[Any], app: InterviewerApp, timeout: float = 30) -> Any:
+    """ctrl+o, then the deck chooser once it is on screen."""
+    from interviewer.tui.screens.start import StartScreen
+
+    await pilot.press("ctrl+o")
+    await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=timeout)
+    return app.screen
+
+
+async def new_practice(pilot: Pilot[Any], app: InterviewerApp, old: PracticeScreen,
+                       timeout: float = 30) -> PracticeScreen:
+    """The practice screen of the deck just chosen, once it has replaced `old`."""
+    await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
+                   and app.screen is not old, timeout=timeout)
+    return practice(app)
 
 
 def practice(app: InterviewerApp) -> PracticeScreen:
@@ -504,7 +526,7 @@ async def test_cursor_keys_edit_a_long_answer(bank: Bank, settings: Settings,
     scroll the editor's view instead), and a printable key types."""
     q = rich_questions(bank, 1)[0]
     app = InterviewerApp(settings, bank, deck=[q], history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(80, 24)) as pilot:
         editor = app.screen.query_one("#answer", TextArea)
         await type_answer(pilot, "\n".join(f"line {i}" for i in range(20)))
@@ -523,7 +545,7 @@ async def test_transcript_scrolls_from_the_editor(bank: Bank, settings: Settings
 
     q = rich_questions(bank, 1)[0]
     app = InterviewerApp(settings, bank, deck=[q], history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(6):  # fill the transcript with hints and the reference
             await pilot.press("ctrl+r")
@@ -543,7 +565,7 @@ async def test_transcript_scrolls_from_the_editor(bank: Bank, settings: Settings
 async def test_shrinking_the_terminal_keeps_the_latest_message_in_view(
         bank: Bank, settings: Settings, history: History) -> None:
     app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(120, 40)) as pilot:
         transcript = await long_transcript(pilot, app)
         last = list(transcript.children)[-1]
@@ -560,7 +582,7 @@ async def test_shrinking_the_terminal_keeps_the_latest_message_in_view(
 async def test_resizing_while_reading_back_does_not_jump_to_the_end(
         bank: Bank, settings: Settings, history: History) -> None:
     app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = await long_transcript(pilot, app)
         await pilot.press("ctrl+up", "ctrl+up")
@@ -648,7 +670,7 @@ async def test_end_of_deck_says_so_and_skips_are_recorded(bank: Bank, settings: 
                                                           history: History) -> None:
     q = rich_questions(bank, 1)[0]
     app = InterviewerApp(settings, bank, deck=[q], history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test() as pilot:
         screen = practice(app)
         await pilot.press("ctrl+k")
@@ -723,7 +745,7 @@ async def test_moving_on_before_the_grade_loses_neither_text_nor_grade(
 async def test_tab_types_into_the_answer(bank: Bank, settings: Settings, history: History) -> None:
     q = rich_questions(bank, 1)[0]
     app = InterviewerApp(settings, bank, deck=[q], history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test() as pilot:
         screen = practice(app)
         editor = screen.query_one("#answer", TextArea)
@@ -845,12 +867,8 @@ async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(
         await pilot.press("ctrl+o")  # unsent text: warned, no chooser yet
         await pilot.pause()
         assert not isinstance(app.screen, StartScreen)
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=30)
-        app.screen.query_one("#start", Button).press()
-        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
-                       and app.screen is not old, timeout=30)
-        new = practice(app)
+        (await open_chooser(pilot, app)).query_one("#start", Button).press()
+        new = await new_practice(pilot, app, old)
         release.set()
         await wait_for(pilot, lambda: history.attempts()[0]["status"] == "graded")
         await pilot.pause(0.3)
@@ -863,7 +881,7 @@ async def test_unsent_text_is_warned_about_again_after_a_send(
 ) -> None:
     q1, q2 = rich_questions(bank, 2)
     app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(100, 40)) as pilot:
         screen = practice(app)
         await type_answer(pilot, "first text")
@@ -930,7 +948,6 @@ async def test_every_key_that_would_drop_unsent_text_warns_on_its_own(
 async def test_the_mock_report_opens_the_deck_chooser_with_ctrl_o(
     embedder: Embedder, bank: Bank, settings: Settings, history: History
 ) -> None:
-    from interviewer.tui.screens.start import StartScreen
 
     q = rich_questions(bank, 1)[0]
     app = InterviewerApp(settings, bank, SessionConfig(mode="mock"), deck=[q], history=history,
@@ -939,8 +956,7 @@ async def test_the_mock_report_opens_the_deck_chooser_with_ctrl_o(
         await type_answer(pilot, q.key_points[0])
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), timeout=120)
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
+        await open_chooser(pilot, app, timeout=10)
         assert not any(isinstance(s, ReportScreen) for s in app.screen_stack)
 
 
@@ -949,7 +965,7 @@ async def test_quitting_over_help_or_stats_still_warns_about_unsent_text(
 ) -> None:
     """The editor's text is behind the help or stats screen, not gone: ctrl+q warns there too."""
     app = InterviewerApp(settings, bank, deck=rich_questions(bank, 1), history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(100, 40)) as pilot:
         await type_answer(pilot, "a draft I have not sent")
         for key in ("f1", "f2"):
@@ -1036,25 +1052,20 @@ async def test_the_deck_chooser_refuses_a_count_below_one(
     """0 or -5 questions is a mistake, not "all" (the command line refuses --count 0 too)."""
     from textual.widgets import Input
 
-    from interviewer.tui.screens.start import StartScreen
 
     app = InterviewerApp(settings, bank, deck=rich_questions(bank, 2), history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(100, 40)) as pilot:
         first = practice(app)
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=10)
-        chooser = app.screen
+        chooser = await open_chooser(pilot, app, timeout=10)
         for bad in ("0", "-5"):
             chooser.query_one("#count", Input).value = bad
-            chooser.action_start()  # type: ignore[attr-defined]
+            chooser.action_start()
             await pilot.pause()
             assert app.screen is chooser
         chooser.query_one("#count", Input).value = "1"
-        chooser.action_start()  # type: ignore[attr-defined]
-        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
-                       and app.screen is not first, timeout=10)
-        assert len(practice(app).deck) == 1
+        chooser.action_start()
+        assert len((await new_practice(pilot, app, first, timeout=10)).deck) == 1
 
 
 async def test_hints_shown_before_leaving_a_question_unanswered_are_recorded(
@@ -1062,19 +1073,15 @@ async def test_hints_shown_before_leaving_a_question_unanswered_are_recorded(
 ) -> None:
     """A hint used, then another deck or quitting: the question is in the history as skipped,
     with the hint, not lost."""
-    from interviewer.tui.screens.start import StartScreen
 
     q1, q2 = rich_questions(bank, 2)
     app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
-                         backend_factory=lambda s, b: (_ for _ in ()).throw(RuntimeError("x")))
+                         backend_factory=no_grader)
     async with app.run_test(size=(100, 40)) as pilot:
         first = practice(app)
         await pilot.press("ctrl+t")
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), timeout=30)
-        app.screen.action_start()  # type: ignore[attr-defined]
-        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen)
-                       and app.screen is not first, timeout=30)
+        (await open_chooser(pilot, app)).action_start()
+        await new_practice(pilot, app, first)
         [row] = history.attempts()
         assert row["question_id"] == q1.id and row["status"] == "skipped"
         assert row["hints_used"] == 1
