@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from interviewer.csv_cells import csv_cell, csv_uncell, header_delimiter
 from interviewer.text_sniff import HEAD_BYTES, not_text
-from interviewer.wording import clip, plural, printable
+from interviewer.wording import clip, dropped_note, plural, printable
 
 # A long answer is still an answer (the grader reads its first 256 word pieces); the csv
 # module's default 128 KiB field limit would call it malformed.
@@ -966,6 +966,13 @@ def write_markdown_report(
     os.replace(tmp, out)
 
 
+
+def _llm_lists(llm: LlmOut) -> list[tuple[str, list[str]]]:
+    """The LLM's lists a report shows, those it filled, with their labels (Markdown and HTML)."""
+    return [(label, items) for label, items in (("Misconceptions", llm.misconceptions),
+                                                ("Model answer outline", llm.model_answer_outline))
+            if items]
+
 def _md_llm(fh: IO[str], r: GradedRow, llm: LlmOut) -> None:
     """An LLM-graded row's provenance and rubric: model, prompt, criterion scores and reasons."""
     offline = f", offline grade {r.offline_score:.1f}" if r.offline_score is not None else ""
@@ -977,15 +984,12 @@ def _md_llm(fh: IO[str], r: GradedRow, llm: LlmOut) -> None:
         fh.writelines(f"| {_md_inline(name)} | {c.score:.1f} | {_md_inline(c.reason)} |\n"
                       for name, c in llm.criteria.items())
         fh.write("\n")
-    for label, items in (("Misconceptions", llm.misconceptions),
-                         ("Model answer outline", llm.model_answer_outline)):
-        if items:
-            fh.write(f"{label}:\n\n")
-            fh.writelines(f"- {_md_inline(p)}\n" for p in items)
-            fh.write("\n")
+    for label, items in _llm_lists(llm):
+        fh.write(f"{label}:\n\n")
+        fh.writelines(f"- {_md_inline(p)}\n" for p in items)
+        fh.write("\n")
     if llm.dropped_citations:
-        fh.write(f"{plural(llm.dropped_citations, 'citation')} from the LLM quoted no "
-                 "reference passage: not shown.\n\n")
+        fh.write(f"{_md_inline(dropped_note(llm.dropped_citations))}\n\n")
 
 
 # C0 and C1 controls (not \t \n \r) and Unicode noncharacters (U+FDD0-U+FDEF, U+FFFE and
@@ -1100,15 +1104,12 @@ def _html_llm(fh: IO[str], r: GradedRow, llm: LlmOut) -> None:
         fh.writelines(f'<tr><td>{_h(name)}</td><td class="n">{c.score:.1f}</td>'
                       f"<td>{_h(c.reason)}</td></tr>\n" for name, c in llm.criteria.items())
         fh.write("</tbody></table>\n")
-    for label, items in (("Misconceptions", llm.misconceptions),
-                         ("Model answer outline", llm.model_answer_outline)):
-        if items:
-            fh.write(f"<p><strong>{label}</strong></p>\n<ul>\n")
-            fh.writelines(f"<li>{_h(p)}</li>\n" for p in items)
-            fh.write("</ul>\n")
+    for label, items in _llm_lists(llm):
+        fh.write(f"<p><strong>{label}</strong></p>\n<ul>\n")
+        fh.writelines(f"<li>{_h(p)}</li>\n" for p in items)
+        fh.write("</ul>\n")
     if llm.dropped_citations:
-        fh.write(f"<p>{plural(llm.dropped_citations, 'citation')} from the LLM quoted no "
-                 "reference passage: not shown.</p>\n")
+        fh.write(f"<p>{_h(dropped_note(llm.dropped_citations))}</p>\n")
 
 
 def render_report(fmt: Literal["md", "html"] | str, rows_file: Path, out: Path, title: str,

@@ -38,3 +38,10 @@ def clip(text: str, n: int) -> str:
 def plural(n: int, word: str) -> str:
     """'1 row', '3 rows'."""
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def dropped_note(n: int) -> str:
+    """What the user is told about citations that failed the check (never shown as sources):
+    one sentence for the feedback, the chat and the batch reports."""
+    return (f"{plural(n, 'citation')} from the LLM did not match the reference passages and "
+            f"{'was' if n == 1 else 'were'} not shown.")

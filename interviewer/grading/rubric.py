@@ -33,7 +33,7 @@ from interviewer.grading.models import (
     LlmGrade,
     Reference,
 )
-from interviewer.wording import plural, printable
+from interviewer.wording import dropped_note, printable
 
 if TYPE_CHECKING:  # only the type: templates are loaded by the edges, rendering here is pure
     from interviewer.prompts import PromptTemplate
@@ -657,12 +657,6 @@ class Blend(BaseModel):
     capped: bool = False
     disagreement: bool = False
     notices: list[str] = Field(default_factory=list)
-
-
-def dropped_note(n: int) -> str:
-    """What the user is told about citations that failed the check (never shown as sources)."""
-    return (f"{plural(n, 'citation')} from the LLM did not match the reference passages and "
-            f"{'was' if n == 1 else 'were'} not shown.")
 
 
 def blend(offline: Grade, llm: LlmGrade, band_of: Callable[[float], Band] = band_for) -> Blend:

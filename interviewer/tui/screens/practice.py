@@ -42,7 +42,7 @@ from interviewer.tui.widgets.messages import (
 )
 from interviewer.tui.widgets.status import StatusLine, TitleBar
 from interviewer.tui.widgets.timer import QuestionTimer
-from interviewer.wording import clip, plural
+from interviewer.wording import clip, dropped_note, plural
 
 if TYPE_CHECKING:
     from interviewer.tui.app import InterviewerApp, SessionConfig
@@ -850,8 +850,6 @@ class PracticeScreen(Screen[None]):
         if reply.citations:
             parts.append(citations_block(reply.citations, self.iapp.source_titles))
         if reply.dropped_citations:
-            from interviewer.grading.rubric import dropped_note
-
             parts.append(Text(dropped_note(reply.dropped_citations), style="dim"))
         body: RenderableType = Group(*parts)
         self.say(InterviewerMessage(body, title="interviewer"), top=True)
