@@ -764,7 +764,7 @@ def read_graded(
                     if strict and names == _OLD_CSV_FIELDS:
                         raise BatchFileError(
                             str(path), 1, "a report of an older version (without the columns "
-                            f"{', '.join(CSV_FIELDS[18:])}): it cannot be continued"
+                            f"{', '.join(CSV_FIELDS[len(_OLD_CSV_FIELDS):])}): it cannot be continued"
                         )
                     if strict and names != CSV_FIELDS:
                         raise BatchFileError(
@@ -966,12 +966,12 @@ def write_markdown_report(
     os.replace(tmp, out)
 
 
-
 def _llm_lists(llm: LlmOut) -> list[tuple[str, list[str]]]:
     """The LLM's lists a report shows, those it filled, with their labels (Markdown and HTML)."""
     return [(label, items) for label, items in (("Misconceptions", llm.misconceptions),
                                                 ("Model answer outline", llm.model_answer_outline))
             if items]
+
 
 def _md_llm(fh: IO[str], r: GradedRow, llm: LlmOut) -> None:
     """An LLM-graded row's provenance and rubric: model, prompt, criterion scores and reasons."""

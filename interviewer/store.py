@@ -234,10 +234,8 @@ class Store:
             want[p.id] = (q, p, text, content_hash(self.embedder.model_id, text))
         todo = [v for pid, v in want.items() if have.get(pid) != v[3]]
         # Same text, new topics or thin flag (the curation file changed): no embedding needed.
-        relabel = [
-            (pid, _metadata(q, p, h)) for pid, (q, p, _, h) in want.items()
-            if have.get(pid) == h and metas[pid] != _metadata(q, p, h)
-        ]
+        labels = {pid: _metadata(q, p, h) for pid, (q, p, _, h) in want.items() if have.get(pid) == h}
+        relabel = [(pid, m) for pid, m in labels.items() if metas[pid] != m]
         if relabel:
             with self._guard("updating passage labels"):
                 col.update(ids=[pid for pid, _ in relabel], metadatas=[m for _, m in relabel])
