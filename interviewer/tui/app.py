@@ -342,7 +342,10 @@ class InterviewerApp(App[None]):
                 return
             fn(*args, **kwargs)
 
-        if not self.is_running:  # closed: call_from_thread would leave a coroutine unawaited
+        # Closing or closed: call_from_thread would leave a coroutine unawaited. (Not
+        # `is_running`: that is still False while the app starts, when a quickly loaded grader
+        # must still be announced.)
+        if getattr(self, "_closing", False) or getattr(self, "_closed", False):
             return
         with contextlib.suppress(RuntimeError):
             self.call_from_thread(run)
