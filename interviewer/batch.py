@@ -22,7 +22,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from interviewer.csv_cells import csv_cell, csv_uncell, header_delimiter
+from interviewer.csv_cells import column_key, csv_cell, csv_uncell, excel_sep, header_delimiter
 from interviewer.text_sniff import HEAD_BYTES, not_text
 from interviewer.wording import clip, dropped_note, plural, printable
 
@@ -76,10 +76,14 @@ def input_format(path: Path) -> str:
     """The reader for a file, from its extension."""
     fmt = INPUT_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
+        extra = (
+            " (a JSON array becomes JSON Lines with: jq -c '.[]' FILE > answers.jsonl)"
+            if path.suffix.lower() == ".json" else ""
+        )
         raise BatchFileError(
             str(path), 0,
             f"unknown input format {path.suffix or '(no extension)'!r}: "
-            "use .jsonl, .csv or .md",
+            f"use .jsonl, .csv or .md{extra}",
         )
     return fmt
 
@@ -214,7 +218,7 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     if isinstance(value, list):
-        return "a list"
+        return "an array"
     return "an object"
 
 
@@ -245,15 +249,6 @@ _INVISIBLE = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc"})
 def _blank(text: str) -> bool:
     """True when `text` shows nothing: a zero-width space is as empty an answer as spaces."""
     return all(unicodedata.category(c) in _INVISIBLE for c in text)
-
-
-_KEY_SEPARATORS = re.compile(r"[\s\-]+")
-
-
-def column_key(name: str) -> str:
-    """A CSV header cell or JSONL key as the reader looks it up: 'Question ID', ' question-id '
-    and 'QUESTION_ID' are all 'question_id' (spreadsheets and hand-written JSON vary)."""
-    return _KEY_SEPARATORS.sub("_", name.strip().lower())
 
 
 def _make_row(record: dict[str, Any], file: str, line: int) -> Row | BadRow:
@@ -307,13 +302,27 @@ def _record_keys(record: dict[str, Any]) -> dict[str, Any] | str:
     return out
 
 
+def _arrays_per_line(path: Path, line: int) -> bool:
+    """The first row is a whole JSON array of values that are not objects (`["000-4", "…"]`):
+    a file of one array per line, whose rows are each reported, not an enclosing array."""
+    for n, text, _ in _decoded_lines(path):
+        if n < line:
+            continue
+        try:
+            value = json.loads(text or "")
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(value, list) and not all(isinstance(v, dict) for v in value)
+    return False
+
+
 def read_jsonl(path: Path) -> Iterator[Row | BadRow]:
     """One JSON object per line; blank lines ignored. A JSON array (`[{...}, {...}]`, on one
     line or pretty-printed) is refused as a whole: read line by line, only the elements that
     happen to sit alone on a line without a trailing comma would be graded."""
     file = str(path)
     first, line = _first_visible(path)
-    if first == b"[":
+    if first == b"[" and not _arrays_per_line(path, line):
         raise BatchFileError(file, line, "a JSON array, not JSON Lines: write one JSON object "
                              "per line, without the enclosing [ ] (e.g. jq -c '.[]' FILE)")
     for n, text, raw in _decoded_lines(path):
@@ -378,10 +387,12 @@ def _delimiter(path: Path) -> str:
         return "\t"
     try:
         with path.open("rb") as fh:
-            head = fh.readline(1 << 16)
+            head = fh.read(1 << 16)
     except OSError:
         return ","
-    return header_delimiter(head.decode("utf-8", errors="replace"))
+    lines = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    return excel_sep(first) or header_delimiter(first)
 
 
 def read_csv(path: Path) -> Iterator[Row | BadRow]:
@@ -403,8 +414,16 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
             if header is None:
                 raise BatchFileError(file, last + 1, f"header: malformed CSV: {exc}") from None
             if len(feed.raw) == 1 and feed.consumed == last + 1:
-                # One line on its own ('"a" ,b'): read it leniently, as spreadsheets do.
-                fields = next(csv.reader([feed.raw[0]], delimiter=delimiter))
+                # One line on its own ('"a" ,b'): read it leniently, as spreadsheets do; a
+                # stray carriage return inside an unquoted field is read as a space.
+                one = feed.raw[0].rstrip("\r\n").replace("\r", " ")
+                try:
+                    fields = next(csv.reader([one], delimiter=delimiter))
+                except csv.Error as exc2:
+                    feed.raw = []
+                    yield BadRow(file=file, line=last + 1, reason=f"malformed CSV: {exc2}")
+                    last = feed.consumed
+                    continue
             else:
                 start = last + 1
                 feed.raw = []
@@ -437,8 +456,8 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
         if header is None:
             if bad:
                 raise BatchFileError(file, start, f"header: {bad[0]}")
-            if not any(f.strip() for f in fields):
-                continue
+            if not any(f.strip() for f in fields) or excel_sep(delimiter.join(fields)):
+                continue  # blank lines, or Excel's "sep=;" line, before the header
             header = [column_key(f) for f in fields]
             dup = next((c for i, c in enumerate(header) if c and c in header[:i]), None)
             if dup is not None:  # which of the two would be graded is anyone's guess
@@ -466,26 +485,55 @@ def read_csv(path: Path) -> Iterator[Row | BadRow]:
 
 
 _HEADING = re.compile(r"^ {0,3}(#{1,2})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})(.*)$")
+_FRONT_MATTER_END = frozenset({"---", "..."})
+
+
+def _front_matter_end(path: Path) -> int:
+    """The line that closes a YAML front matter block opened on line 1 (`---`), or 0: its
+    `# comments` are not headings, and its keys are not an answer."""
+    for n, text, _ in _decoded_lines(path):
+        s = (text or "").strip().lstrip("\ufeff")
+        if n == 1 and s != "---":
+            return 0
+        if n > 1 and s in _FRONT_MATTER_END:
+            return n
+        if n > 200:
+            break
+    return 0
+
+
+def _reads_as_question(heading: str) -> bool:
+    from interviewer.bank.text import QUESTION_STARTERS, first_word
+
+    h = heading.strip()
+    return h.endswith("?") or first_word(h) in QUESTION_STARTERS or bool(
+        re.fullmatch(r"[\w.-]+-\d+", h))
 
 
 def read_markdown(path: Path) -> Iterator[Row | BadRow]:
     """Each `#`/`##` heading is a question and the text under it the answer.
 
-    A heading inside a fenced code block is not a heading. A `#` heading with nothing under it,
-    followed by a `##` heading, is the document's title and is not graded.
+    A heading inside a fenced code block, an HTML comment or a YAML front matter block is not a
+    heading. A `#` heading followed by `##` headings is the document's title, not graded, when
+    nothing is under it or when it is the first heading and does not read as a question (an
+    introduction under "# Deep learning" is no answer to "What is deep learning?").
     """
     file = str(path)
     current: tuple[int, int, str] | None = None  # (line, level, heading text)
     body: list[str] = []
     bad: str | None = None
-    fence: str | None = None
+    fence: tuple[str, int] | None = None  # the open fence's character and length
     in_comment = False
+    front_end = _front_matter_end(path)
+    headings = 0
 
     def finish(nxt_level: int | None) -> Row | BadRow | None:
         if current is None:
             return None
         line, level, heading = current
+        if level == 1 and nxt_level == 2 and headings == 2 and not _reads_as_question(heading):
+            return None  # the document's title, with an introduction under it
         if bad is not None:
             return BadRow(file=file, line=line, reason=bad)
         answer = "\n".join(body).strip()
@@ -500,6 +548,8 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
         return Row(id=str(line), line=line, question=heading, answer=answer)
 
     for n, text, raw in _decoded_lines(path):
+        if n <= front_end:
+            continue
         if text is None:
             if current is None:
                 yield BadRow(file=file, line=n, reason=_undecodable(raw))
@@ -516,12 +566,15 @@ def read_markdown(path: Path) -> Iterator[Row | BadRow]:
             continue
         fm = _FENCE.match(stripped)
         if fm:
+            run, rest = fm.group(1), fm.group(2)
             if fence is None:
-                fence = fm.group(1)
-            elif fm.group(1) == fence:
-                fence = None
+                if not (run[0] == "`" and "`" in rest):  # ``` `x` ``` is inline code
+                    fence = (run[0], len(run))
+            elif run[0] == fence[0] and len(run) >= fence[1] and not rest.strip():
+                fence = None  # closed by a run as long as the opening one, with nothing after
         m = _HEADING.match(stripped) if fence is None and not fm else None
         if m:
+            headings += 1
             done = finish(len(m.group(1)))
             if done is not None:
                 yield done

@@ -41,7 +41,8 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     data_dir: Annotated[
-        str | None, typer.Option(help="Where the index, history and caches live.")
+        str | None, typer.Option(help="Where the index, history and caches live "
+                                 "(also INTERVIEWER_DATA_DIR or the config file's data_dir).")
     ] = None,
     chroma_url: Annotated[
         str | None,
@@ -50,7 +51,13 @@ def root(
             envvar="INTERVIEWER_CHROMA_URL",
         ),
     ] = None,
-    offline: Annotated[bool, typer.Option(help="Never call an LLM.")] = False,
+    offline: Annotated[
+        bool | None,
+        typer.Option(
+            "--offline/--no-offline",
+            help="Never call an LLM (--no-offline overrides INTERVIEWER_OFFLINE and the config).",
+        ),
+    ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model for the LLM rubric.")] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
@@ -58,7 +65,7 @@ def root(
 ) -> None:
     """Run without a command to practise in the terminal (same as `interviewer practice`)."""
     ctx.obj = GlobalOptions(
-        data_dir=data_dir, chroma_url=chroma_url, offline=offline or None, llm_model=llm_model
+        data_dir=data_dir, chroma_url=chroma_url, offline=offline, llm_model=llm_model
     )
     if ctx.invoked_subcommand is None:
         from interviewer.commands.practice import run_practice

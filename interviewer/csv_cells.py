@@ -1,5 +1,6 @@
-"""CSV as spreadsheets write it: the delimiter a header shows, and cells a spreadsheet opens as
-text, not as formulas (CSV injection), and back exactly."""
+"""CSV as spreadsheets write it: the delimiter a header shows (or Excel's `sep=` line), header
+names as people type them, and cells a spreadsheet opens as text, not as formulas (CSV
+injection), and back exactly."""
 
 from __future__ import annotations
 
@@ -28,3 +29,19 @@ def header_delimiter(header: str) -> str:
     if "\t" in header:
         return "\t"
     return ";" if ";" in header else ","
+
+
+_KEY_SEPARATORS = re.compile(r"[\s\-]+")
+_EXCEL_SEP = re.compile(r'\s*"?sep=(.)"?[,;\t]*\s*', re.I)
+
+
+def column_key(name: str) -> str:
+    """A CSV header cell or JSONL key as the readers look it up: 'Question ID', ' question-id '
+    and 'QUESTION_ID' are all 'question_id' (spreadsheets and hand-written JSON vary)."""
+    return _KEY_SEPARATORS.sub("_", name.strip().lower())
+
+
+def excel_sep(line: str) -> str | None:
+    """The delimiter an Excel `sep=;` first line declares, or None for any other line."""
+    m = _EXCEL_SEP.fullmatch(line.strip("\ufeff\r\n"))
+    return m.group(1) if m else None

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
-from interviewer.csv_cells import header_delimiter
+from interviewer.csv_cells import column_key, excel_sep, header_delimiter
 from interviewer.text_sniff import HEAD_BYTES, not_text
 from interviewer.wording import clip
 
@@ -148,27 +148,32 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
     Raises DatasetError naming the line."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    first = re.match(r"[^\r\n]*", text)
+    # The header is the first line with text on it; Excel may put a "sep=;" line before it.
+    first = re.search(r"^[^\r\n]*\S[^\r\n]*", text, re.M)
     header_line = first.group() if first else ""
-    delimiter = "\t" if tsv else header_delimiter(header_line)
+    sep = excel_sep(header_line)
+    delimiter = "\t" if tsv else sep or header_delimiter(header_line)
     kind = "TSV" if delimiter == "\t" else "CSV"
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     lines = _RecordLines(text)
     # strict: a quote left open mid-file stops at the next quoted field, not rows later.
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    header: list[str] = []
     try:
-        header = next(reader)
+        while not any(h.strip() for h in header) or excel_sep(delimiter.join(header)):
+            header = next(reader)
     except StopIteration:
         raise DatasetError(1, f"the file is empty (expected a {kind} header)") from None
     except csv.Error as exc:
-        raise DatasetError(1, f"not valid {kind}: {exc}") from None
-    cols = [h.strip().lower() for h in header]
+        raise DatasetError(reader.line_num or 1, f"not valid {kind}: {exc}") from None
+    at = reader.line_num  # the header's line
+    cols = [column_key(h) for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
-        raise DatasetError(1, f"missing column(s) {', '.join(missing)}; header is {clip(repr(header), 200)}")
+        raise DatasetError(at, f"missing column(s) {', '.join(missing)}; header is {clip(repr(header), 200)}")
     dup = next((c for i, c in enumerate(cols) if c and c in cols[:i]), None)
     if dup is not None:
-        raise DatasetError(1, f"column {dup!r} appears more than once in the header")
+        raise DatasetError(at, f"column {dup!r} appears more than once in the header")
     idx = {c: i for i, c in enumerate(cols)}
     rows: list[EvalRow] = []
     while True:
@@ -233,7 +238,7 @@ def parse_dataset(text: str, tsv: bool = False) -> list[EvalRow]:
             )
         )
     if not rows:
-        raise DatasetError(2, "no rows after the header")
+        raise DatasetError(at + 1, "no rows after the header")
     return rows
 
 

@@ -54,6 +54,35 @@ class IndexReport:
     location: str
 
 
+SERVER_HINT = (
+    "check the URL and that `chroma run` is up, or use the local store: drop --chroma-url, "
+    "unset INTERVIEWER_CHROMA_URL or the config file's chroma_url"
+)
+_SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def sweep_orphan_segments(root: Path) -> int:
+    """Remove the segment folders Chroma leaves behind when a collection is deleted (each
+    rebuild would otherwise keep the old vector index on disk); folders of live segments, of
+    any collection, stay. Returns how many were removed."""
+    import sqlite3
+
+    db = root / "chroma.sqlite3"
+    if not db.is_file():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            live = {str(r[0]) for r in con.execute("SELECT id FROM segments")}
+    except sqlite3.Error:
+        return 0  # another layout: leave everything as it is
+    removed = 0
+    for d in root.iterdir():
+        if d.is_dir() and _SEGMENT_DIR.fullmatch(d.name) and d.name not in live:
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 _HOST = re.compile(r"^[A-Za-z0-9._\-:\[\]%]+$")
 
 
@@ -111,8 +140,7 @@ class Store:
             if self.settings.chroma_url:
                 raise StoreError(
                     f"cannot reach the Chroma server at {self.settings.chroma_url}: {_short(exc)}",
-                    hint="check the URL and that `chroma run` is up, or drop --chroma-url "
-                    "to use the local store",
+                    hint=SERVER_HINT,
                 ) from exc
             raise StoreError(
                 f"the index at {self.settings.chroma_dir} cannot be opened: {_short(exc)}",
@@ -196,6 +224,7 @@ class Store:
         try:
             client = self._connect()
             client.delete_collection(self.settings.collection)
+            sweep_orphan_segments(Path(self.settings.chroma_dir))
         except Exception:
             # Unreadable files: start over. Only our own chroma dir is ever removed.
             self._client = None
@@ -364,8 +393,7 @@ def _probe_server(url: str, host: str, port: int, ssl: bool) -> None:
                          hint="check that `chroma run` is up and not stuck") from exc
     except httpx.HTTPError as exc:
         raise StoreError(f"cannot reach the Chroma server at {url}: {_short(exc)}",
-                         hint="check the URL and that `chroma run` is up, or drop --chroma-url "
-                         "to use the local store") from exc
+                         hint=SERVER_HINT) from exc
     try:
         body = r.json()
     except ValueError:

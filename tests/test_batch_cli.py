@@ -499,6 +499,18 @@ def test_resume_refuses_a_report_made_from_another_input(tmp_path: Path) -> None
     ])
     r = run(str(changed), "--out", str(out), "--offline", "--resume")
     assert r.exit_code == 2 and "another input" in r.stderr and f"{changed}:1" in r.stderr
+    # The same answers asked of other questions, or graded against a reference of the row's own.
+    rows = [json.loads(line) for line in f.read_text().splitlines()]
+    for i, (change, why) in enumerate([
+        ({"question_id": "000-9"}, "question_id differs"),
+        ({"question_id": None, "question": "What is a GAN?"}, "question differs"),
+        ({"reference_answer": "A reference of its own."}, "now has a reference_answer"),
+    ]):
+        edited = [{**r, **change} if k == 1 else r for k, r in enumerate(rows)]
+        edited = [{k: v for k, v in r.items() if v is not None} for r in edited]
+        other = write_jsonl(tmp_path / f"edited{i}.jsonl", edited)
+        r = run(str(other), "--out", str(out), "--offline", "--resume")
+        assert r.exit_code == 2 and why in r.stderr and f"{other}:2" in r.stderr, r.stderr
     fewer = write_jsonl(tmp_path / "fewer.jsonl", [json.loads(f.read_text().splitlines()[0])])
     r = run(str(fewer), "--out", str(out), "--offline", "--resume")
     assert r.exit_code == 2 and "not in" in r.stderr

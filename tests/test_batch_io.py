@@ -417,7 +417,7 @@ def test_json_kinds_are_named_in_json_words_and_long_csv_fields_are_fine(tmp_pat
     _, bad = _split(list(read_rows(f)))
     reasons = [b.reason for b in bad]
     assert reasons[0] == "expected a JSON object, got null"
-    assert reasons[1] == "expected a JSON object, got a list"
+    assert reasons[1] == "expected a JSON object, got an array"
     assert reasons[2] == "empty answer" and "not an object" in reasons[3]
     assert not any("NoneType" in r or "dict" in r for r in reasons)
     big = tmp_path / "big.csv"
@@ -640,3 +640,69 @@ def test_resume_refuses_a_csv_report_of_the_older_shape(tmp_path: Path) -> None:
     old.write_text(",".join(CSV_FIELDS[:18]) + "\n")
     with pytest.raises(BatchFileError, match="older version"):
         list(read_graded(old, "csv", strict=True))
+
+
+def test_markdown_long_fences_front_matter_and_a_title_over_an_introduction(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "a.md"
+    f.write_text(
+        "---\n"
+        "title: My answers\n"
+        "# draft: true\n"  # a YAML comment, not a heading
+        "---\n"
+        "# Deep learning\n"  # line 5: the title, with an introduction under it
+        "My answers from March.\n"
+        "## How do you prevent overfitting?\n"  # line 7
+        "Use dropout:\n"
+        "````markdown\n"
+        "```\n"
+        "# still inside the four-backtick fence\n"
+        "```\n"
+        "````\n"
+        "## What is dropout?\n"  # line 14
+        "Randomly zeroes activations.\n"
+    )
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.line, r.question) for r in rows] == [
+        (7, "How do you prevent overfitting?"), (14, "What is dropout?")
+    ]
+    assert "# still inside the four-backtick fence" in rows[0].answer and not bad
+    # A first '#' heading that asks is a question, introduction or not.
+    g = tmp_path / "b.md"
+    g.write_text("# What is deep learning?\nLayers of learned features.\n## What is dropout?\nx y\n")
+    rows, bad = _split(list(read_rows(g)))
+    assert [r.question for r in rows] == ["What is deep learning?", "What is dropout?"]
+
+
+def test_one_array_per_jsonl_line_is_reported_per_row(tmp_path: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    f.write_text('["000-4", "Use dropout."]\n{"question_id": "000-5", "answer": "Fine."}\n')
+    rows, bad = _split(list(read_rows(f)))
+    assert [r.line for r in rows] == [2]
+    assert [(b.line, b.reason) for b in bad] == [(1, "expected a JSON object, got an array")]
+    whole = tmp_path / "b.jsonl"
+    whole.write_text('[{"question_id": "000-5", "answer": "Fine."}]\n')
+    with pytest.raises(BatchFileError, match="a JSON array, not JSON Lines"):
+        list(read_rows(whole))
+
+
+def test_a_stray_carriage_return_in_an_unquoted_csv_field_is_a_space(tmp_path: Path) -> None:
+    f = tmp_path / "a.csv"
+    f.write_bytes(b"question_id,answer\n000-4,first part\rsecond part\n000-5,fine\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.line, r.answer) for r in rows] == [(2, "first part second part"), (3, "fine")]
+    assert not bad
+    assert numeric_ids(f) == frozenset()
+
+
+def test_excel_sep_line_and_blank_lines_before_a_csv_header(tmp_path: Path) -> None:
+    f = tmp_path / "a.csv"
+    f.write_text("sep=;\nQuestion ID;Answer\n000-4;Dropout, then weight decay.\n")
+    rows, bad = _split(list(read_rows(f)))
+    assert [(r.line, r.question_id, r.answer) for r in rows] == [
+        (3, "000-4", "Dropout, then weight decay.")]
+    g = tmp_path / "b.csv"
+    g.write_text("\n\nquestion_id;answer\n000-4;Dropout, then weight decay.\n")
+    rows, bad = _split(list(read_rows(g)))
+    assert [(r.line, r.answer) for r in rows] == [(4, "Dropout, then weight decay.")] and not bad

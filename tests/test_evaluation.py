@@ -197,6 +197,20 @@ def test_a_semicolon_separated_export_is_read_with_its_decimal_commas() -> None:
     assert err.value.line == 2 and "not a finite number" in err.value.message
 
 
+def test_headers_as_spreadsheets_write_them() -> None:
+    """Blank lines before the header, Excel's "sep=;" line, names typed with spaces or caps."""
+    rows = parse_dataset("\n\nQuestion, Reference Answer ,ANSWER,Score\nq,r,a,4\n")
+    assert rows[0].line == 4 and rows[0].reference_answer == "r" and rows[0].score == 4
+    rows = parse_dataset("sep=;\nquestion;reference_answer;answer;score\nq, then;r;a;3,5\n")
+    assert rows[0].line == 3 and rows[0].question == "q, then" and rows[0].score == 3.5
+    with pytest.raises(DatasetError) as err:
+        parse_dataset("\nquestion,answer,score\nq,a,1\n")
+    assert err.value.line == 2 and "reference_answer" in err.value.message
+    with pytest.raises(DatasetError) as err:
+        parse_dataset("\nquestion,reference_answer,answer,score\n\n")
+    assert err.value.line == 3 and "no rows" in err.value.message
+
+
 def test_duplicate_columns_are_an_error_on_line_1() -> None:
     for header in ("question,question,reference_answer,answer,score",
                    "question,reference_answer,answer,Answer,score"):

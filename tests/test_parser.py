@@ -293,6 +293,39 @@ def test_numbering_restarts_per_section_and_skipped_numbers() -> None:
     assert [w.message for w in d.warnings] == ["question numbering jumps from 2 to 4"]
 
 
+def test_a_question_wrapped_over_two_lines_is_one_question() -> None:
+    numbered = (
+        "1. How do you handle\noverfitting in a convolutional network?\n\n"
+        "Use dropout, weight decay and augmentation.\n\n"
+        "2. What is the difference between batch normalisation\n   and layer normalisation?\n\n"
+        "Batch norm normalises over the batch; layer norm over one example's features.\n"
+    )
+    doc = parse_document(numbered, "w")
+    assert [q.question for q in doc.questions] == [
+        "How do you handle overfitting in a convolutional network?",
+        "What is the difference between batch normalisation and layer normalisation?",
+    ]
+    assert [q.line for q in doc.questions] == [1, 6]  # the line the question starts on
+    assert doc.questions[0].reference == "Use dropout, weight decay and augmentation."
+    bare = (
+        "Why do residual connections help\nvery deep networks train?\n\n"
+        "They give gradients a short path back.\n\n"
+        "What does a pooling layer do?\n\nIt downsamples feature maps.\n"
+    )
+    doc = parse_document(bare, "b")
+    assert [q.question for q in doc.questions][0] == (
+        "Why do residual connections help very deep networks train?"
+    )
+    # Not a wrapped question: a first line that ends its clause, or an answer's sentence.
+    apart = (
+        "1. What is dropout?\nor rather, why does it work?\n\nIt drops units at random.\n\n"
+        "2. What is a CNN?\n\nThe network learns\nwhat matters?\n"
+    )
+    doc = parse_document(apart, "a")
+    assert [q.question for q in doc.questions] == ["What is dropout?", "What is a CNN?"]
+    assert "The network learns what matters?" not in doc.questions[1].question
+
+
 def test_pipe_table_rule_row_is_no_point() -> None:
     doc = ("## What is the difference between L1 and L2?\n\n"
            "| penalty | formula | effect |\n|---|:---:|---|\n"
@@ -370,3 +403,12 @@ def test_duplicates_across_sources_found_in_blocks() -> None:
     assert [(a, b) for a, b, _ in pairs] == [("a-10", "b-900")]
     full = vecs @ vecs.T
     assert pairs[0][2] == pytest.approx(full[10, 900])
+
+
+def test_the_same_question_twice_in_one_document_is_a_warning() -> None:
+    doc = parse_document(
+        "1. What is dropout?\n\nDrops units.\n\n2. What is a CNN?\n\nConvolutions.\n\n"
+        "3. What is  Dropout ?\n\nZeroes activations.\n", "d")
+    assert [q.id for q in doc.questions] == ["d-1", "d-2", "d-3"]
+    assert [(w.line, w.message) for w in doc.warnings] == [
+        (9, "d-3: the same question as d-1 (line 1)")]

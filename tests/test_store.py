@@ -125,6 +125,29 @@ def test_changed_model_rebuilds(tmp_path, embedder, bank) -> None:
     assert report.rebuilt and report.embedded == report.total == other.calls
 
 
+def test_rebuilds_leave_no_old_segment_folders_behind(tmp_path, embedder, bank) -> None:
+    small = Bank(sources=bank.sources[:1], questions=bank.questions[:3])
+    settings = load_settings(data_dir=tmp_path / "d")
+    # A collection of someone else's in the same folder keeps its files.
+    other = Store(settings, embedder)._connect()
+    col = other.create_collection("theirs", embedding_function=None)
+    col.add(ids=["a"], embeddings=[[0.1, 0.2, 0.3]], documents=["x"])
+
+    def folders() -> set[str]:
+        return {p.name for p in settings.chroma_dir.iterdir() if p.is_dir()}
+
+    theirs = folders()
+    Store(settings, embedder).ensure_index(small)
+    first = folders() - theirs
+    assert first
+    for _ in range(2):
+        report = Store(settings, embedder).ensure_index(small, rebuild=True)
+        assert report.rebuilt and report.total > 0
+    now = folders()
+    assert theirs <= now and not (first & now) and len(now - theirs) == len(first)
+    assert other.get_collection("theirs", embedding_function=None).count() == 1
+
+
 def test_corrupt_store_is_a_clear_error_and_rebuild_fixes_it(tmp_path, embedder, bank) -> None:
     small = Bank(sources=bank.sources[:1], questions=bank.questions[:2])
     settings = load_settings(data_dir=tmp_path / "d")

@@ -457,8 +457,15 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
             "citations": [{"passage": 1, "quote": quote}]}
     later = {"reply": "Your follow-up answer was on point.",
              "citations": [{"passage": 99, "quote": quote}]}
+    point = q.key_points[2]
+    point_quote = " ".join(point.split()[:6])
+    follow_rubric = {**rubric, "overall": 8.0, "missing_points": [],
+                     "citations": [{"passage": 1, "quote": point_quote}],
+                     "follow_up": "A third question nobody should ask?"}
+    follow_answer = f"{point} That is the whole idea."
     with FakeLLMServer() as server:
-        server.queue(chat_reply(rubric), chat_reply(chat), chat_reply(later))
+        server.queue(chat_reply(rubric), chat_reply(chat), chat_reply(follow_rubric),
+                     chat_reply(later))
         app = llm_app(monkeypatch, server.url, key, 10.0, bank, [q], history, embedder)
         async with app.run_test(size=(120, 50)) as pilot:
             screen = practice(app)
@@ -496,22 +503,39 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
             assert screen.turn.stage == "follow_up"  # the follow-up is still open
             sent = server.chat_requests()[1].messages[-1]["content"]
             assert "LLM follow-up: can you say more" in sent and "not answered it" in sent
-            # after the follow-up is answered, the chat knows the answer and its grade
-            await type_answer(pilot, "My follow-up answer about the point.")
+            # The follow-up answer: graded offline at once, then by the LLM on that point alone.
+            await type_answer(pilot, follow_answer)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: screen.turn is not None
-                           and screen.turn.stage == "discuss")
+            turn = screen.turn
+            await wait_for(pilot, lambda: turn.follow_assessment is not None)
+            fa = turn.follow_assessment
+            assert fa is not None and fa.grader == "llm" and fa.llm is not None
+            assert fa.llm.overall == 8.0 and [c.quote for c in fa.citations] == [point_quote]
+            assert turn.follow_question == rubric["follow_up"]  # no third question asked
+            assert not any("A third question" in t for t in texts(screen, InterviewerMessage))
+            sent = server.chat_requests()[2].messages[-1]["content"]
+            assert turn.follow_question in sent and q.question in sent
+            assert "[1]" in sent and point in sent
+            assert f"<<<ANSWER\n{follow_answer}\nANSWER>>>" in sent
+            follow_cards = [c for c in screen.query(LlmCard) if "follow-up" in str(c.border_title)]
+            assert len(follow_cards) == 1 and point_quote in plain(follow_cards[0].body)
+            assert f"follow-up scored {fa.score:.1f}/10" in str(screen.status.render())
+            assert screen.turn.stage == "discuss"
+            # after the follow-up is answered, the chat knows the answer and its final grade
             await type_answer(pilot, "was my follow-up right?")
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: any("on point" in t
                                               for t in texts(screen, InterviewerMessage)))
-            sent = server.chat_requests()[2].messages[-1]["content"]
-            assert "<<<ANSWER\nMy follow-up answer about the point.\nANSWER>>>" in sent
-            assert "Graded " in sent and "against that point" in sent
+            sent = server.chat_requests()[3].messages[-1]["content"]
+            assert f"<<<ANSWER\n{follow_answer}\nANSWER>>>" in sent
+            assert f"Graded {fa.score:.1f}/10" in sent and "against that point" in sent
             reply = [t for t in texts(screen, InterviewerMessage) if "on point" in t][0]
             assert "1 citation from the LLM did not match" in reply and "[99]" not in reply
-        assert len(server.chat_requests()) == 3
-    row = history.attempts()[0]
+        assert len(server.chat_requests()) == 4
+    main_row, follow_row = sorted(history.attempts(), key=lambda r: r["id"])
+    assert follow_row["kind"] == "follow_up" and follow_row["grader"] == "llm"
+    assert follow_row["llm_grade"]["overall"] == 8.0 and follow_row["prompt_version"]
+    row = main_row
     assert row["grader"] == "llm" and row["llm_grade"]["overall"] == 6.0
     assert row["llm_model"] and row["prompt_version"]
     raw = (tmp_path / "history.sqlite3").read_bytes()
@@ -823,9 +847,10 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
             await pilot.pause()
             said = [n.message for n in app._notifications]
             assert said and "still grading" in said[0] and "ctrl+n moves on" in said[0]
+            # (the worker sets the assessment; the UI thread then redraws the status)
             await wait_for(pilot, lambda: screen.turn is not None
-                           and screen.turn.assessment is not None, timeout=30)
-            assert "asking the LLM rubric" not in shown()
+                           and screen.turn.assessment is not None
+                           and "asking the LLM rubric" not in shown(), timeout=30)
             # ...and the final (blended) score replaces it: one review, not two.
             final = history.review_state(q.id)
             assert final is not None and final.last_score == screen.turn.assessment.score

@@ -105,6 +105,18 @@ async def settle(pilot: Pilot[Any], cond: Callable[[], bool] = lambda: True) -> 
     for editor in app.screen.query(TextArea):
         editor.cursor_blink = False
     await pilot.pause()
+    # A loaded machine can be caught between a mount and the scroll that follows it
+    # (call_after_refresh): wait until every scroll offset has stayed put for a few frames.
+    stable, last = 0, None
+    for _ in range(100):
+        await pilot.wait_for_scheduled_animations()
+        offsets = tuple((w.scroll_x, w.scroll_y, w.max_scroll_y)
+                        for w in app.screen.query("*") if w.is_scrollable)
+        stable = stable + 1 if offsets == last else 0
+        if stable >= 3:
+            break
+        last = offsets
+        await pilot.pause(0.05)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

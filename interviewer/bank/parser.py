@@ -83,6 +83,38 @@ def _code_mask(lines: list[str]) -> list[bool]:
     return code
 
 
+_ENDS_CLAUSE = re.compile(r"[.?!:;]\s*(\*\*)?\s*$")
+
+
+def _join_wrapped(lines: list[str], code: list[bool]) -> list[str]:
+    """A question wrapped over two lines ("12. How do you handle" / "overfitting in CNNs?")
+    becomes one line, and its second line a blank one, so line numbers stay true. Only when
+    the first line asks (a numbered line, a heading, or a line after a blank one starting
+    like a question) and stops mid-clause, and the second starts in lower case and ends the
+    question with "?": an answer's list item or sentence does neither."""
+    out = list(lines)
+    for i in range(len(out) - 1):
+        first, nxt = out[i], out[i + 1].strip()
+        if code[i] or code[i + 1] or not first.strip() or not nxt:
+            continue
+        if not (nxt[0].islower() and tx.strip_markup(nxt).rstrip().endswith("?")):
+            continue
+        if len(tx.words(nxt)) > 20 or tx.NUMBERED_RE.match(nxt) or tx.LIST_RE.match(nxt):
+            continue
+        m = tx.NUMBERED_RE.match(first) or tx.HEADING_RE.match(first)
+        body = m.group("text") if m else first.strip()
+        if _ENDS_CLAUSE.search(body) or len(tx.words(body)) > 25:
+            continue
+        if m is None and not (
+            (i == 0 or not out[i - 1].strip())
+            and tx.first_word(tx.unlabel(tx.strip_markup(body))) in tx.QUESTION_STARTERS
+        ):
+            continue
+        out[i] = f"{first.rstrip()} {nxt}"
+        out[i + 1] = ""
+    return out
+
+
 def _numbered(lines: list[str], code: list[bool], warnings: list[str]) -> list[_Cand]:
     """Question numbers form the sequence 1, 2, 3…; list items inside answers restart it, and
     so may a section of questions ('## Advanced' then '1. …' again) after a heading."""
@@ -309,6 +341,7 @@ def parse_document(
     where = source_name or source
     raw_warn: list[str] = []
     code = _code_mask(lines)
+    lines = _join_wrapped(lines, code)
     spaced, packed = _bare(lines, code)
     shapes = {
         "numbered": _numbered(lines, code, raw_warn),
@@ -393,6 +426,17 @@ def parse_document(
                 line=c.index + 1,
             )
         )
+    seen: dict[str, Question] = {}
+    for q in questions:  # the same question twice in one document: one of them is a slip
+        key = " ".join(tx.words(q.question.casefold()))
+        if key in seen:
+            earlier = seen[key]
+            warnings.append(ParseWarning(
+                source=where, line=q.line,
+                message=f"{q.id}: the same question as {earlier.id} (line {earlier.line})",
+            ))
+        else:
+            seen[key] = q
     doc_title = title or _title(lines, cands[0].index, source)
     for q in questions:
         q.source_title = doc_title

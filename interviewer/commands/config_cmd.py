@@ -36,6 +36,7 @@ def config(ctx: typer.Context) -> None:
         ("config file", file_row, "INTERVIEWER_CONFIG_FILE"),
         ("data dir", str(s.data_dir), "INTERVIEWER_DATA_DIR"),
         ("index", s.chroma_url or str(s.chroma_dir), "INTERVIEWER_CHROMA_URL"),
+        ("collection", s.collection, "INTERVIEWER_COLLECTION"),
         ("user corpus", str(s.user_corpus_dir), ""),
         ("history", str(s.history_db), ""),
         ("embedding model", s.embedding_model, "INTERVIEWER_EMBEDDING_MODEL"),

@@ -190,6 +190,37 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+@dataclass(frozen=True)
+class _Done:
+    """What --resume keeps of a graded row: enough to tell that the input row is the same one
+    (its answer, what it asked, which reference) without holding the texts."""
+
+    answer: bytes
+    question_id: str
+    question: bytes
+    own_reference: bool
+
+    @classmethod
+    def of(cls, g: GradedRow) -> _Done:
+        return cls(_digest(g.answer), (g.question_id or "").casefold(),
+                   _digest(" ".join(g.question.split()).casefold()), g.reference == "row")
+
+    def differs(self, row: Row) -> str | None:
+        """What in the input row is not what this report graded, or None."""
+        if self.answer != _digest(row.answer):
+            return "the answer differs"
+        if row.question_id and self.question_id and row.question_id.strip().casefold() != (
+                self.question_id):
+            return "the question_id differs"
+        asked = " ".join((row.question or "").split()).casefold()
+        if asked and asked != self.question_id and self.question != _digest(asked):
+            return "the question differs"
+        if bool(row.reference_answer) != self.own_reference:
+            return ("it now has a reference_answer" if row.reference_answer
+                    else "it no longer has a reference_answer")
+        return None
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """The same file under any name: path, symlink or hard link."""
     try:
@@ -456,13 +487,13 @@ def grade_command(
 
     # What an earlier run already graded (--resume): id -> digest of the answer (not the answer:
     # a 100,000-row report must not be held in memory).
-    done: dict[str, bytes] = {}
+    done: dict[str, _Done] = {}
     result = RunResult()
     if resume and existing:
         try:
             for g in read_graded(rows_file, stream_fmt, repair=True, strict=True):
                 if g.id not in done:
-                    done[g.id] = _digest(g.answer)
+                    done[g.id] = _Done.of(g)
                     result.summary.add(g)
         except BatchFileError as exc:
             fail(f"--resume: {exc}", 2, "--overwrite starts the report again, or choose another --out")
@@ -480,9 +511,10 @@ def grade_command(
             total += 1
             if isinstance(item, Row) and item.id in done:
                 seen.add(item.id)
-                if done[item.id] != _digest(item.answer):
-                    fail(f"--resume: {rows_file} graded row {item.id!r} from another answer than "
-                         f"{file}:{item.line}: that report belongs to another input", 2,
+                why = done[item.id].differs(item)
+                if why is not None:
+                    fail(f"--resume: row {item.id!r} of {rows_file} does not match "
+                         f"{file}:{item.line} ({why}): that report belongs to another input", 2,
                          "--overwrite starts the report again, or choose another --out")
     except BatchFileError as exc:
         fail(str(exc), 2)

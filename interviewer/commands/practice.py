@@ -28,7 +28,7 @@ def _practice(
     topic: str | None = None,
     count: int | None = None,
     mode: str = "practice",
-    offline: bool = False,
+    offline: bool | None = None,
     llm_model: str | None = None,
     seed: int | None = None,
 ) -> None:
@@ -39,7 +39,7 @@ def _practice(
         fail(f"unknown mode {mode!r}", hint="use one of: " + ", ".join(MODES))
     if count is not None and count < 1:
         fail("--count must be at least 1")
-    settings = settings_from(ctx, offline=offline or None, llm_model=llm_model)
+    settings = settings_from(ctx, offline=offline, llm_model=llm_model)
     try:
         bank = load_bank(settings)
     except Exception as exc:  # a broken user corpus file: say which
@@ -70,7 +70,11 @@ def register(app: typer.Typer) -> None:
         mode: Annotated[
             str, typer.Option(help="practice (untimed, hints), mock (timed, report) or review.")
         ] = "practice",
-        offline: Annotated[bool, typer.Option(help="Never call an LLM.")] = False,
+        offline: Annotated[
+            bool | None,
+            typer.Option("--offline/--no-offline",
+                         help="Never call an LLM (--no-offline overrides INTERVIEWER_OFFLINE)."),
+        ] = None,
         llm_model: Annotated[str | None, typer.Option(help="Model for the LLM rubric.")] = None,
         seed: Annotated[
             int | None, typer.Option(help="Shuffle seed, for a repeatable deck.")

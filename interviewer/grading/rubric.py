@@ -360,6 +360,17 @@ def follow_up_summary(exchange: FollowUpExchange | None) -> str:
     return "\n".join(lines)
 
 
+def follow_up_task(main_question: str, follow_up: str, point: str) -> str:
+    """The question an LLM grades a follow-up answer on: the follow-up, scoped to the one
+    reference point it asks about (passage [1]), so completeness is judged against that point
+    and not against the whole topic the main answer was graded on."""
+    return (
+        f"{follow_up.strip()}\n\n(A follow-up question in an interview that began with: "
+        f"{main_question.strip()}\nGrade the answer only on the reference point it asks about, "
+        f"passage [1]: {point.strip()})"
+    )
+
+
 def build_chat_messages(
     template: PromptTemplate,
     question: str,

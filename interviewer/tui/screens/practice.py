@@ -71,6 +71,7 @@ class Turn:
     follow_question: str | None = None
     follow_request: Any = None
     follow_grade: Grade | None = None
+    follow_assessment: Assessment | None = None  # with the LLM on: its verdict on the follow-up
     review_before: ReviewState | None = None  # the schedule as it was before this answer
     skipped: bool = False
     error: str | None = None
@@ -771,16 +772,63 @@ class PracticeScreen(Screen[None]):
                 offline_grade=grade.model_dump(mode="json"),
                 calibration_version=grade.calibration_version,
             )))
-        app.ui(self._show_follow_up, turn, grade)
+        llm = app.llm_on
+        app.ui(self._show_follow_up, turn, grade, llm)
+        if llm:  # like the main answer: quitting waits for no LLM
+            app.in_thread(lambda: self._grade_follow_up_llm(turn, req, grade, attempt_id),
+                          "llm", tracked=False)
 
-    def _show_follow_up(self, turn: Turn, grade: Grade) -> None:
+    def _show_follow_up(self, turn: Turn, grade: Grade, llm: bool = False) -> None:
         turn.follow_grade = grade
         if turn is not self.turn:
             return
         self.say(FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback"), top=True)
-        self._discuss(
-            turn, f"follow-up scored {grade.score:.1f}/10 ({grade.band}) · ctrl+n next question"
+        scored = f"follow-up scored {grade.score:.1f}/10 ({grade.band})"
+        self._discuss(turn, f"{scored} · ctrl+n next question")
+        if llm:
+            self.status.show(f"{scored} offline · {self._llm_wait_message()}", busy=True)
+
+    def _grade_follow_up_llm(self, turn: Turn, req: Any, grade: Grade,
+                             attempt_id: int | None) -> None:
+        """Worker thread: the LLM rubric on the follow-up answer, scoped to the point it asked
+        about; its offline grade is saved and shown already, and stands if this fails."""
+        app = self.iapp
+        from interviewer.grader import GradeRequest
+        from interviewer.grading.rubric import follow_up_task
+
+        llm_req = GradeRequest(
+            answer=req.answer, question_id=req.question_id, key_points=req.key_points,
+            question=follow_up_task(turn.question.question, turn.follow_question or "",
+                                    turn.follow_point or ""),
         )
+        try:
+            assessment = app.get_backend().assess(llm_req, offline=grade)
+        except Exception as exc:  # the offline grade stands
+            assessment = Assessment.offline_only(grade, f"LLM rubric failed: {exc}")
+        llm = assessment.llm
+        if attempt_id is not None:
+            self._save("the LLM grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
+                score=assessment.score, band=str(assessment.band), grader=assessment.grader,
+                offline_grade=grade.model_dump(mode="json"),
+                llm_grade=llm.model_dump(mode="json") if llm else None,
+                calibration_version=grade.calibration_version,
+                llm_model=llm.model if llm else None,
+                prompt_version=llm.prompt_version if llm else None,
+                notice=assessment.notice,
+            )))
+        app.ui(self._show_follow_up_llm, turn, assessment)
+
+    def _show_follow_up_llm(self, turn: Turn, assessment: Assessment) -> None:
+        turn.follow_assessment = assessment
+        self._llm_check()
+        if turn is not self.turn:
+            return
+        if assessment.llm is not None or assessment.notice:
+            self.say(LlmCard(assessment, self.iapp.source_titles, title="LLM rubric · follow-up"),
+                     top=True)
+        if turn.stage == "discuss":
+            self.status.show(f"follow-up scored {assessment.score:.1f}/10 ({assessment.band}) · "
+                             "ctrl+n next question")
 
     # -- talking about the feedback -------------------------------------------------------
     def ask_interviewer(self, turn: Turn, text: str) -> None:
@@ -822,10 +870,12 @@ class PracticeScreen(Screen[None]):
         """The follow-up asked on this question, and its answer and grade once given."""
         if not turn.follow_question:
             return None
-        grade, req = turn.follow_grade, turn.follow_request
+        grade, req, final = turn.follow_grade, turn.follow_request, turn.follow_assessment
+        score = final.score if final else grade.score if grade else None
+        band = final.band if final else grade.band if grade else None
         return FollowUpExchange(
             question=turn.follow_question, answer=req.answer if req is not None else "",
-            score=grade.score if grade else None, band=str(grade.band) if grade else None,
+            score=score, band=str(band) if band is not None else None,
             point=turn.follow_point, covered=bool(grade and grade.covered),
         )
 

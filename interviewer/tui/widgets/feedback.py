@@ -163,8 +163,9 @@ class LlmCard(Static):
 
     DEFAULT_CLASSES = "message feedback llm"
 
-    def __init__(self, assessment: Assessment, titles: Mapping[str, str]) -> None:
+    def __init__(self, assessment: Assessment, titles: Mapping[str, str],
+                 title: str = "LLM rubric") -> None:
         self.body = render_assessment(assessment, titles)
         super().__init__(self.body)
         self.assessment = assessment
-        self.border_title = "LLM rubric"
+        self.border_title = title
