@@ -213,6 +213,29 @@ def test_keyword_salad_is_a_term_list_from_the_topic() -> None:
     assert Flag.keyword_salad not in flags_for(gi("dropout, weight decay, early stopping"))
 
 
+def test_a_short_salad_of_the_references_terms() -> None:
+    """Six to eleven of the reference's terms, no grammar: a salad. A terse note keeps a
+    grammar word or its own words, a copy keeps the reference's order, a list answers a list."""
+    for salad in ("overfitting neurons dropout robust fraction training",
+                  "zero activations unit regularization dropout randomly features step",
+                  "robust, overfitting, neurons, fraction, dropout, activations, zero"):
+        assert Flag.keyword_salad in flags_for(gi(salad)), salad
+    for note in (
+        "Randomly zeroes activations during training, more robust features",  # 'during'
+        "Dropout switches off random units, stops co-adaptation",  # its own words
+        "randomly sets a fraction of the neurons' activations",  # the reference's order
+        "Dropout randomly zeroes activations. Robust features, less overfitting",  # sentences
+        "dropout neurons zero",  # too short to tell
+        "p = 0.5 dropout rate neurons zero training",  # notation
+    ):
+        assert Flag.keyword_salad not in flags_for(gi(note)), note
+    listed = GuardInput(answer="dropout, batch norm, weight decay, early stopping, augmentation",
+                        question="Which regularization techniques do you know?",
+                        reference="dropout weight decay early stopping data augmentation batch norm",
+                        cos_reference=0.8, cos_question=0.5)
+    assert Flag.keyword_salad not in flags_for(listed)
+
+
 def test_a_list_of_phrases_is_not_a_salad() -> None:
     """Bullets of short phrases are a terse answer's shape: the line breaks between items are
     its punctuation."""

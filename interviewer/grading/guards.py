@@ -55,6 +55,25 @@ SALAD_LIST_ITEMS = 10  # a comma list of this many single words is a list, whate
 # strongest signs (dense technical prose has 15-25% and never nine terms in a row).
 SALAD_STRAY_FUNCTION_RATIO = 0.2
 SALAD_LIST_FUNCTION_RATIO = 0.3
+SALAD_MAX_LIST_ANSWER = 12  # single-word items a list answer to a list question may have
+# A short salad (6-11 words): not one grammar word, nearly every term the reference's or the
+# question's, none of the reference's own word order, and no punctuation but commas. A terse note
+# written by a person keeps a "with", "when" or "in" ("Early stopping halts training when
+# validation loss stops improving"), or uses its own words.
+# Words that make grammar (articles, prepositions, conjunctions, pronouns, auxiliaries): the
+# stop word list also holds generic words ("used", "make", "way") a salad keeps.
+_GRAMMAR = (
+    "a an the this that these those of to in on at by for with from into onto over under "
+    "through between about against during before after above below since until upon within "
+    "without via per and or but nor so yet if then than when while because although though "
+    "whereas whether as it its it's they them their we our us you your he she his her i me my "
+    "who whom whose which what where how why is are was were be been being am do does did "
+    "has have had having will would shall should can could may might must not no"
+)
+GRAMMAR_WORDS = frozenset(_GRAMMAR.split())
+SHORT_SALAD_MIN_WORDS = 6
+SHORT_SALAD_MIN_KNOWN = 0.8
+SHORT_SALAD_MAX_ORDERED = 0.5
 PARROT_MAX_NEW_TERMS = 0.34
 PARROT_MIN_QUESTION_COS = 0.6
 PARROT_MAX_SUBSTANCE = 2
@@ -339,11 +358,37 @@ def _inner_punctuation(text: str) -> int:
     return len(re.findall(r"[,.;:!?()]", text.strip().rstrip(".!?"))) + max(0, items - 1)
 
 
+# A question that asks for a list ("What are the applications…", "Name…"), not for a definition
+# ("What are GANs?").
 _LIST_QUESTION = re.compile(
     r"\b(name|list|enumerate|which|examples?|types?|kinds?|components|parts|steps|"
-    r"operations|methods|techniques|what\s+are)\b",
+    r"operations|methods|techniques|what\s+are\s+(?:the|some|a\s+few|few|common|key|main|"
+    r"different|various|popular|important|typical|several))\b",
     re.IGNORECASE,
 )
+
+
+def _answers_a_list(question: str, single_items: int) -> bool:
+    """A list of single words to a question that asks for one; past a dozen items it is the
+    reference's vocabulary, not an answer."""
+    return bool(_LIST_QUESTION.search(question)) and 3 <= single_items <= SALAD_MAX_LIST_ANSWER
+
+
+def _short_salad(g: GuardInput, n: int) -> bool:
+    """Six to eleven of the reference's terms in no order ("overfitting dropout neurons
+    probability training regularization"): the bar is higher than for a long salad, because a
+    short answer may be a terse note (see SHORT_SALAD_*)."""
+    if n < SHORT_SALAD_MIN_WORDS or re.search(r"[.;:!?()=<>+*/&|\[\]{}]", g.answer.strip().rstrip(".")):
+        return False
+    if any(w.lower().replace("’", "'") in GRAMMAR_WORDS for w in words(g.answer)):
+        return False
+    a = set(content_terms(g.answer))
+    known = set(content_terms(g.reference)) | set(content_terms(g.question))
+    if not a or len(a & known) / len(a) < SHORT_SALAD_MIN_KNOWN:
+        return False
+    if ordered_like(g.answer, g.reference) >= SHORT_SALAD_MAX_ORDERED:
+        return False
+    return not _answers_a_list(g.question, _single_word_items(g.answer))
 
 
 def detect_keyword_salad(g: GuardInput) -> bool:
@@ -353,7 +398,7 @@ def detect_keyword_salad(g: GuardInput) -> bool:
     that asks for a list."""
     ws = words(g.answer)
     if len(ws) < SALAD_MIN_WORDS:
-        return False
+        return _short_salad(g, len(ws))
     fw = function_word_ratio(g.answer)
     a = set(content_terms(g.answer))
     known = set(content_terms(g.reference)) | set(content_terms(g.question))
@@ -363,7 +408,7 @@ def detect_keyword_salad(g: GuardInput) -> bool:
     if ordered_like(g.answer, g.reference) >= SALAD_MAX_ORDERED:
         return False  # the reference's own word order: a copy or a table, not a salad
     single_items = _single_word_items(g.answer)
-    if _LIST_QUESTION.search(g.question) and single_items >= 3:
+    if _answers_a_list(g.question, single_items):
         return False  # asked for a list, given a list
     runs = content_runs(g.answer)
     if runs and max(runs) >= SALAD_LONGEST_RUN and fw <= SALAD_STRAY_FUNCTION_RATIO:
