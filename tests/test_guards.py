@@ -327,3 +327,18 @@ def test_every_not_an_answer_flag_caps_at_two() -> None:
     assert cap_for([]) == 10.0
     assert cap_for([Flag.too_short]) == 10.0
     assert cap_for([Flag.keyword_salad, Flag.injection_suspected]) == CAPS[Flag.injection_suspected]
+
+
+def test_a_restatement_dressed_as_a_statement_about_the_field_is_a_parrot() -> None:
+    """'X is an important concept in deep learning' restates the question: the field's own name
+    and framing words are neither new terms nor substance, even when the reference uses them."""
+    q = "How are weights initialized in neural networks?"
+    ref = ("Weights are initialized with small random values, an important concept in deep "
+           "learning: Xavier or He initialization scales them by the layer's fan-in.")
+    said = "Weights are initialized in neural networks, which is an important concept in deep learning."
+    g = GuardInput(answer=said, question=q, reference=ref, cos_reference=0.88, cos_question=0.87)
+    assert Flag.parrot in flags_for(g)
+    # Naming what the reference says (random values, fan-in) is substance: not a parrot.
+    real = "Weights are initialized in neural networks with small random values scaled by fan-in."
+    g = GuardInput(answer=real, question=q, reference=ref, cos_reference=0.9, cos_question=0.8)
+    assert Flag.parrot not in flags_for(g)

@@ -86,6 +86,11 @@ _FRAMING_TEXT = """question questions ask asks asked asking mean means meaning m
     thing things way ways actually definitely certainly sure common commonly fundamental key
     crucial essential useful"""
 _FRAMING = frozenset(stem(w) for w in _FRAMING_TEXT.split())
+# Words naming the field itself: "…is an important concept in deep learning" says nothing about
+# the question, so they are neither new terms nor substance.
+_DOMAIN_TEXT = """deep learning machine ai artificial intelligence field area domain modern today
+    nowadays industry world"""
+_DOMAIN = frozenset(stem(w) for w in _DOMAIN_TEXT.split())
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
 OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept...
@@ -288,15 +293,16 @@ def detect_injection(answer: str) -> bool:
 def new_term_ratio(answer: str, question: str) -> float:
     """Share of the answer's distinct content terms that the question does not contain
     (framing words like "question" or "means" aside)."""
-    a = set(content_terms(answer)) - _FRAMING
+    a = set(content_terms(answer)) - _FRAMING - _DOMAIN
     if not a:
         return 0.0
     return len(a - set(content_terms(question))) / len(a)
 
 
 def substance(answer: str, reference: str, question: str) -> int:
-    """How many of the reference's terms the answer brings that the question did not give it."""
-    q_terms = set(content_terms(question))
+    """How many of the reference's terms the answer brings that the question did not give it
+    (words that frame or name the field aside)."""
+    q_terms = set(content_terms(question)) | _DOMAIN | _FRAMING
     return len((set(content_terms(answer)) & set(content_terms(reference))) - q_terms)
 
 
