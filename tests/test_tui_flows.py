@@ -544,6 +544,46 @@ async def test_llm_rubric_follow_up_and_chat_with_citations(
     assert key.encode() not in raw
 
 
+async def test_a_follow_up_the_llm_fails_to_grade_keeps_its_offline_grade(
+    embedder: Embedder, bank: Bank, history: History, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The LLM grades the main answer, then answers 500 for the follow-up: the follow-up's
+    offline grade stands, the card says why, and the history keeps grade and notice."""
+    from llm_server import FakeLLMServer, chat_reply, error_reply
+
+    from interviewer.grading.rubric import CRITERIA
+    from interviewer.tui.widgets.feedback import LlmCard, plain
+
+    q = rich_questions(bank, 1)[0]
+    rubric = {"criteria": {c: {"score": 6.0, "reason": "ok"} for c in CRITERIA}, "overall": 6.0,
+              "missing_points": [], "misconceptions": [], "model_answer_outline": [],
+              "citations": [], "follow_up": ""}
+    with FakeLLMServer() as server:
+        server.queue(chat_reply(rubric), error_reply(500, "the model fell over"))
+        app = llm_app(monkeypatch, server.url, "sk-test-follow", 10.0, bank, [q], history,
+                      embedder)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = practice(app)
+            await wait_for(pilot, lambda: app.backend_shown)
+            await type_answer(pilot, q.key_points[0])
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.turn is not None
+                           and screen.turn.stage == "follow_up")
+            turn = screen.turn
+            await type_answer(pilot, f"{turn.follow_point} That is why it matters.")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: turn.follow_assessment is not None)
+            fa = turn.follow_assessment
+            assert fa is not None and fa.grader == "offline" and fa.llm is None
+            assert turn.follow_grade is not None and fa.score == turn.follow_grade.score
+            cards = [c for c in screen.query(LlmCard) if "follow-up" in str(c.border_title)]
+            assert len(cards) == 1 and "LLM rubric unavailable" in plain(cards[0].body)
+            assert f"follow-up scored {fa.score:.1f}/10" in str(screen.status.render())
+    follow = [r for r in history.attempts() if r["kind"] == "follow_up"]
+    assert len(follow) == 1 and follow[0]["grader"] == "offline"
+    assert follow[0]["score"] == fa.score and "LLM rubric unavailable" in follow[0]["notice"]
+
+
 async def test_cursor_keys_edit_a_long_answer(bank: Bank, settings: Settings,
                                              history: History) -> None:
     """Up/Down/Home/End move the cursor in an answer taller than the editor (they must not
