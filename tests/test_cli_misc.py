@@ -208,3 +208,16 @@ def test_a_data_dir_that_is_a_file_is_a_configuration_error(monkeypatch, tmp_pat
         out = runner.invoke(app, cmd, env={"COLUMNS": "300"})
         assert out.exit_code == 2, out.output
         assert "INTERVIEWER_DATA_DIR" in out.output and "is a file, not a directory" in out.output
+
+
+def test_no_offline_overrides_the_environment_and_offline_forces_it(monkeypatch) -> None:
+    def offline_row(args: list[str]) -> str:
+        out = runner.invoke(app, [*args, "config"], env={"COLUMNS": "200"})
+        assert out.exit_code == 0, out.output
+        return next(line for line in out.output.splitlines() if "INTERVIEWER_OFFLINE" in line)
+
+    monkeypatch.setenv("INTERVIEWER_OFFLINE", "1")
+    assert "true" in offline_row([])
+    assert "false" in offline_row(["--no-offline"])
+    monkeypatch.delenv("INTERVIEWER_OFFLINE")
+    assert "false" in offline_row([]) and "true" in offline_row(["--offline"])
