@@ -584,6 +584,80 @@ async def test_a_follow_up_the_llm_fails_to_grade_keeps_its_offline_grade(
     assert follow[0]["score"] == fa.score and "LLM rubric unavailable" in follow[0]["notice"]
 
 
+async def test_a_question_while_the_follow_up_is_with_the_llm_stays_coherent(
+    embedder: Embedder, bank: Bank, history: History, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The follow-up's LLM grade is slow; a question about the feedback overtakes it: the chat
+    is told the grade is provisional, the status keeps the pending grade after the reply, the
+    late verdict goes under the offline card it belongs to, and the history row says the LLM
+    had not answered until it does."""
+    from llm_server import FakeLLMServer, chat_reply
+
+    from interviewer.grading.rubric import CRITERIA
+    from interviewer.tui.screens.practice import LLM_PENDING_NOTICE
+    from interviewer.tui.widgets.feedback import FeedbackCard, LlmCard
+
+    q = rich_questions(bank, 1)[0]
+    rubric = {"criteria": {c: {"score": 6.0, "reason": "ok"} for c in CRITERIA}, "overall": 6.0,
+              "missing_points": [], "misconceptions": [], "model_answer_outline": [],
+              "citations": [], "follow_up": ""}
+    with FakeLLMServer() as server:
+        server.queue(chat_reply(rubric), chat_reply({**rubric, "overall": 8.0}, delay=4.0),
+                     chat_reply({"reply": "Because of the reference.", "citations": []}))
+        app = llm_app(monkeypatch, server.url, "sk-test-race", 20.0, bank, [q], history,
+                      embedder)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = practice(app)
+            await wait_for(pilot, lambda: app.backend_shown)
+            await type_answer(pilot, q.key_points[0])
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.turn is not None
+                           and screen.turn.stage == "follow_up")
+            turn = screen.turn
+            await type_answer(pilot, f"{turn.follow_point} That is the idea.")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: turn.stage == "discuss" and turn.follow_llm_pending
+                           and len(server.chat_requests()) == 2)
+            follow = [r for r in history.attempts() if r["kind"] == "follow_up"]
+            assert follow[0]["notice"] == LLM_PENDING_NOTICE  # what a quit now would leave
+            assert follow[0]["started_at"] and follow[0]["embedding_model"]
+            await type_answer(pilot, "why is that wrong?")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("Because of the reference" in t
+                                              for t in texts(screen, InterviewerMessage)))
+            sent = server.chat_requests()[2].messages[-1]["content"]
+            assert "the LLM rubric's grade is not in yet" in sent
+            status = str(screen.status.render())
+            assert "offline · asking the LLM" in status, status
+            await wait_for(pilot, lambda: turn.follow_assessment is not None, timeout=30)
+            final = turn.follow_assessment
+            assert final is not None and final.grader == "llm"
+            kids = list(screen.query_one("#transcript").children)
+            offline_card = next(k for k in kids if isinstance(k, FeedbackCard)
+                                and k.border_title == "follow-up feedback")
+            llm_card = next(k for k in kids if isinstance(k, LlmCard)
+                            and "follow-up" in str(k.border_title))
+            assert kids.index(llm_card) == kids.index(offline_card) + 1
+            assert f"follow-up scored {final.score:.1f}/10" in str(screen.status.render())
+    follow = [r for r in history.attempts() if r["kind"] == "follow_up"]
+    assert follow[0]["grader"] == "llm" and follow[0]["notice"] != LLM_PENDING_NOTICE
+
+
+def test_an_llm_follow_up_names_its_point_by_two_words_or_a_telling_one() -> None:
+    from interviewer.grading.models import Band, Grade, PointMatch
+    from interviewer.tui.screens.practice import asked_point
+
+    a = "Batch normalization allows faster training with higher learning rates."
+    b = "Training deep networks suffers from internal covariate shift."
+    c = "It also acts as a mild regularizer."
+    grade = Grade(score=4.0, band=Band.weak, covered=[PointMatch(point=b)],
+                  missed=[PointMatch(point=a), PointMatch(point=c)], follow_up_point=c)
+    # 'training' is in two key points: it names neither.
+    assert asked_point("Why does that matter for training stability?", grade) is None
+    assert asked_point("Why does it allow higher learning rates?", grade) == a
+    assert asked_point("In what sense is it a regularizer?", grade) == c
+
+
 async def test_cursor_keys_edit_a_long_answer(bank: Bank, settings: Settings,
                                              history: History) -> None:
     """Up/Down/Home/End move the cursor in an answer taller than the editor (they must not

@@ -110,6 +110,7 @@ class FollowUpExchange(BaseModel):
     band: str | None = None
     point: str | None = Field(None, description="the key point it asked about")
     covered: bool = Field(False, description="the answer made that point")
+    pending: bool = Field(False, description="the score is the offline one; the LLM's is on its way")
 
 
 class ChatReply(BaseModel):

@@ -354,7 +354,9 @@ def follow_up_summary(exchange: FollowUpExchange | None) -> str:
     if exchange.answer.strip():
         lines.append("Candidate's answer to it:\n" + fence(exchange.answer))
         if exchange.score is not None:
-            lines.append(f"Graded {exchange.score:.1f}/10 ({exchange.band}) against that point.")
+            lines.append(f"Graded {exchange.score:.1f}/10 ({exchange.band}) against that point"
+                         + (" by the offline grader; the LLM rubric's grade is not in yet."
+                            if exchange.pending else "."))
     else:
         lines.append("The candidate has not answered it.")
     return "\n".join(lines)

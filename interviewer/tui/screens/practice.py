@@ -72,6 +72,8 @@ class Turn:
     follow_request: Any = None
     follow_grade: Grade | None = None
     follow_assessment: Assessment | None = None  # with the LLM on: its verdict on the follow-up
+    follow_llm_pending: bool = False  # the LLM is grading the follow-up answer
+    follow_asked_at: datetime | None = None
     review_before: ReviewState | None = None  # the schedule as it was before this answer
     skipped: bool = False
     error: str | None = None
@@ -111,11 +113,26 @@ def most_shared(query: str, texts: Sequence[str]) -> str | None:
     return best if best is not None and want & _terms(best) else None
 
 
+def asked_point(question: str, grade: Grade) -> str | None:
+    """The missed key point an LLM-written follow-up asks about: the one sharing the most content
+    words with it, when it shares two, or one word no other key point of the reference has
+    ("extra" memory, not "training"); None when it asks about nothing the answer missed."""
+    want = _terms(question)
+    every = [_terms(p.point) for p in grade.covered + grade.missed]
+    best, most = None, 0
+    for m in grade.missed:
+        shared = want & _terms(m.point)
+        telling = len(shared) >= 2 or any(sum(t in o for o in every) == 1 for t in shared)
+        if shared and telling and len(shared) > most:
+            best, most = m.point, len(shared)
+    return best
+
+
 def point_asked_about(question: str, grade: Grade) -> str | None:
     """The missed key point an LLM-written follow-up is about, so the follow-up answer is graded
-    against what was asked; the offline choice when none shares a content word."""
+    against what was asked; the offline choice when it names none (see `asked_point`)."""
     return (
-        most_shared(question, [m.point for m in grade.missed])
+        asked_point(question, grade)
         or grade.follow_up_point
         or (grade.missed[0].point if grade.missed else None)
     )
@@ -125,6 +142,11 @@ def passages_about(point: str, message: str, refs: list[Reference], k: int = 2) 
     """Offline 'chat': the reference passages sharing the most words with the point asked about."""
     want = _terms(point + " " + message)
     return sorted(refs, key=lambda r: -len(want & _terms(r.text)))[:k]
+
+
+# Saved with an offline grade while the LLM rubric works on it; the LLM's grade replaces it, so
+# it stays only if the app was closed first.
+LLM_PENDING_NOTICE = "offline grade only: the LLM rubric had not answered when the app closed"
 
 
 class PracticeScreen(Screen[None]):
@@ -149,6 +171,7 @@ class PracticeScreen(Screen[None]):
         self._in_view: tuple[Widget | None, bool] = (None, False)  # newest message, top first?
         self._reading_back = False  # the user scrolled up: a resize must not pull them down
         self._error_shown = False
+        self._follow_card: Widget | None = None  # the current follow-up's offline feedback
 
     @property
     def iapp(self) -> InterviewerApp:
@@ -595,6 +618,7 @@ class PracticeScreen(Screen[None]):
                 score=grade.score, band=str(grade.band), grader="offline",
                 offline_grade=grade.model_dump(mode="json"), embedding_model=embedding,
                 calibration_version=grade.calibration_version,
+                notice=LLM_PENDING_NOTICE if app.llm_on else None,
             )))
         turn.grade = grade
         if item is None:
@@ -703,7 +727,7 @@ class PracticeScreen(Screen[None]):
         score = self._scored(turn, assessment.score, assessment.band)
         if grade.missed:
             llm_question = assessment.llm.follow_up if assessment.llm else None
-            if llm_question and most_shared(llm_question, [m.point for m in grade.missed]) is None:
+            if llm_question and asked_point(llm_question, grade) is None:
                 # About nothing the reference says was missed: its answer could only be graded
                 # against an unrelated point, so the offline follow-up is asked instead.
                 llm_question = None
@@ -712,6 +736,7 @@ class PracticeScreen(Screen[None]):
                 else grade.follow_up_point
             ) or grade.missed[0].point
             turn.follow_point = point
+            turn.follow_asked_at = utcnow()
             from interviewer.grading.offline import follow_up_question
 
             turn.follow_question = llm_question or grade.follow_up or follow_up_question(point)
@@ -739,7 +764,7 @@ class PracticeScreen(Screen[None]):
                 question=turn.follow_question or "", answer=text, question_id=q.id,
                 session_id=self.iapp.session_id, mode=self.config.mode, kind="follow_up",
                 parent_id=turn.attempt_id, topics=q.topics, source=q.source,
-                follow_point=turn.follow_point,
+                follow_point=turn.follow_point, started_at=turn.follow_asked_at,
             )))
         self.say(UserMessage(text, title="you · follow-up"))
         turn.stage = "follow_grading"
@@ -766,27 +791,49 @@ class PracticeScreen(Screen[None]):
                 self._save("the error", lambda: app.history.record_error(attempt_id, msg))
             app.ui(self._grade_failed, turn, msg, None)
             return
+        from interviewer.embedding import model_id
+
+        llm = app.llm_on
         if attempt_id is not None:
             self._save("the grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
                 score=grade.score, band=str(grade.band), grader="offline",
                 offline_grade=grade.model_dump(mode="json"),
+                embedding_model=model_id(app.settings.embedding_model),
                 calibration_version=grade.calibration_version,
+                notice=LLM_PENDING_NOTICE if llm else None,
             )))
-        llm = app.llm_on
-        app.ui(self._show_follow_up, turn, grade, llm)
+        turn.follow_llm_pending = llm
+        app.ui(self._show_follow_up, turn, grade)
         if llm:  # like the main answer: quitting waits for no LLM
             app.in_thread(lambda: self._grade_follow_up_llm(turn, req, grade, attempt_id),
                           "llm", tracked=False)
 
-    def _show_follow_up(self, turn: Turn, grade: Grade, llm: bool = False) -> None:
+    def _show_follow_up(self, turn: Turn, grade: Grade) -> None:
         turn.follow_grade = grade
         if turn is not self.turn:
             return
-        self.say(FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback"), top=True)
-        scored = f"follow-up scored {grade.score:.1f}/10 ({grade.band})"
-        self._discuss(turn, f"{scored} · ctrl+n next question")
-        if llm:
-            self.status.show(f"{scored} offline · {self._llm_wait_message()}", busy=True)
+        self._follow_card = FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback")
+        self.say(self._follow_card, top=True)
+        self._discuss(turn, "")
+        self.status.show(*self._settled_status(turn))
+
+    def _settled_status(self, turn: Turn) -> tuple[str, bool]:
+        """The status line once a question is graded: its latest score, what is still on its
+        way, and what the user can do (a chat reply or a late grade must not lose either)."""
+        if turn.stage == "follow_up":
+            a = turn.assessment
+            scored = f"{self._scored(turn, a.score, a.band)} · " if a else ""
+            return f"{scored}answer the follow-up below · ctrl+k skips it", False
+        g, fa = turn.follow_grade, turn.follow_assessment
+        if g is not None and fa is None and turn.follow_llm_pending:
+            return (f"follow-up scored {g.score:.1f}/10 offline · asking the LLM… {{s}} s · "
+                    "ctrl+n moves on"), True
+        if g is not None:
+            score, band = (fa.score, fa.band) if fa is not None else (g.score, g.band)
+            return f"follow-up scored {score:.1f}/10 ({band}) · ctrl+n next question", False
+        a = turn.assessment
+        scored = f"{self._scored(turn, a.score, a.band)} · " if a else ""
+        return f"{scored}ctrl+n next question · or ask about the feedback", False
 
     def _grade_follow_up_llm(self, turn: Turn, req: Any, grade: Grade,
                              attempt_id: int | None) -> None:
@@ -819,16 +866,29 @@ class PracticeScreen(Screen[None]):
         app.ui(self._show_follow_up_llm, turn, assessment)
 
     def _show_follow_up_llm(self, turn: Turn, assessment: Assessment) -> None:
-        turn.follow_assessment = assessment
+        turn.follow_assessment, turn.follow_llm_pending = assessment, False
         self._llm_check()
         if turn is not self.turn:
+            if assessment.llm is not None:
+                self.say(SystemMessage(Text(
+                    f"The follow-up on Q{turn.index + 1} ({turn.question.id}), which you moved on "
+                    f"from, scored {assessment.score:.1f}/10 ({assessment.band}) with the LLM "
+                    "rubric; it is saved in the history."
+                ), title="late grade"), scroll=False)
             return
         if assessment.llm is not None or assessment.notice:
-            self.say(LlmCard(assessment, self.iapp.source_titles, title="LLM rubric · follow-up"),
-                     top=True)
+            card = LlmCard(assessment, self.iapp.source_titles, title="LLM rubric · follow-up")
+            offline_card = self._follow_card
+            transcript = self.query_one("#transcript", VerticalScroll)
+            if (offline_card is not None and offline_card.is_attached
+                    and transcript.children and transcript.children[-1] is not offline_card):
+                # A question about the feedback came in between: the verdict goes under the
+                # offline card it belongs to, not between that question and its reply.
+                transcript.mount(card, after=offline_card)
+            else:
+                self.say(card, top=True)
         if turn.stage == "discuss":
-            self.status.show(f"follow-up scored {assessment.score:.1f}/10 ({assessment.band}) · "
-                             "ctrl+n next question")
+            self.status.show(*self._settled_status(turn))
 
     # -- talking about the feedback -------------------------------------------------------
     def ask_interviewer(self, turn: Turn, text: str) -> None:
@@ -877,13 +937,14 @@ class PracticeScreen(Screen[None]):
             question=turn.follow_question, answer=req.answer if req is not None else "",
             score=score, band=str(band) if band is not None else None,
             point=turn.follow_point, covered=bool(grade and grade.covered),
+            pending=final is None and turn.follow_llm_pending,
         )
 
     def _chat_failed(self, turn: Turn, text: str, msg: str) -> None:
         self._llm_check()
         if turn is not self.turn:
             return
-        self.status.clear()
+        self.status.show(*self._settled_status(turn))
         self.say(ErrorMessage(Text(f"The LLM could not answer ({msg}); the references instead:")))
         self._offline_reply(turn, text)
 
@@ -892,10 +953,7 @@ class PracticeScreen(Screen[None]):
         if turn is not self.turn:  # asked about a question the user has moved on from
             self.notify("The interviewer's answer about an earlier question came too late.")
             return
-        self.status.show(
-            "follow-up still open: answer it below · ctrl+k skips it" if turn.stage == "follow_up"
-            else "ctrl+n next question · or ask another question"
-        )
+        self.status.show(*self._settled_status(turn))
         parts: list[RenderableType] = [Text(reply.reply)]
         if reply.citations:
             parts.append(citations_block(reply.citations, self.iapp.source_titles))
