@@ -363,3 +363,16 @@ def test_a_score_line_before_the_answer_is_injection_and_numbers_in_prose_are_no
                   'In JSON: {"score": 0.87}', "our grader: a python script that checks outputs",
                   "The model gets 10/10 on the toy task\nafter training."):
         assert not detect_injection(prose), prose
+
+
+def test_salads_joined_with_and_or_in_the_references_order_without_its_grammar() -> None:
+    joined = " and ".join(["overfitting", "neurons", "dropout", "robust", "fraction", "training",
+                           "activations", "zero", "unit", "regularization"])
+    assert Flag.keyword_salad in flags_for(gi(joined))
+    stripped = ("Dropout regularization technique randomly sets fraction neurons activations zero "
+                "training step network cannot rely single unit learns robust features")
+    assert Flag.keyword_salad in flags_for(gi(stripped))
+    # The reference's own words with their grammar are a copy, not a salad; so is a list of
+    # short items to a question that asks for a list.
+    assert Flag.keyword_salad not in flags_for(gi(R.split(".")[0], cos_reference=0.9))
+    assert Flag.keyword_salad not in flags_for(gi("Dropout and weight decay and early stopping"))

@@ -22,7 +22,7 @@ Each guard is a rule with a reason, not a pattern learnt from the dev rows:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from interviewer.grading.features import (
     STOPWORDS,
@@ -55,6 +55,7 @@ SALAD_LIST_ITEMS = 10  # a comma list of this many single words is a list, whate
 # strongest signs (dense technical prose has 15-25% and never nine terms in a row).
 SALAD_STRAY_FUNCTION_RATIO = 0.2
 SALAD_LIST_FUNCTION_RATIO = 0.3
+SALAD_MIN_COPIED_PAIRS = 0.7  # word pairs as in the reference, for an ordered answer to be a copy
 SALAD_MAX_LIST_ANSWER = 12  # single-word items a list answer to a list question may have
 # A short salad (6-11 words): not one grammar word, nearly every term the reference's or the
 # question's, none of the reference's own word order, and no punctuation but commas. A terse note
@@ -390,10 +391,48 @@ _LIST_QUESTION = re.compile(
 )
 
 
-def _answers_a_list(question: str, single_items: int) -> bool:
-    """A list of single words to a question that asks for one; past a dozen items it is the
-    reference's vocabulary, not an answer."""
-    return bool(_LIST_QUESTION.search(question)) and 3 <= single_items <= SALAD_MAX_LIST_ANSWER
+_LIST_JOINER = re.compile(r"\s+(?:and|or|&)\s+|\s*[,;]\s*|\s*\n\s*", re.IGNORECASE)
+
+
+def _as_list(answer: str) -> str:
+    """Single terms strung together with "and" ("kernel and stride and padding and …") read as
+    the comma list they are: the "and"s are glue, not grammar."""
+    parts = [p for p in _LIST_JOINER.split(answer.strip()) if p and p.strip()]
+    if len(parts) < 4 or len(re.findall(r"\b(?:and|or)\b|&", answer, re.IGNORECASE)) < 3:
+        return answer
+    if sum(len(words(p)) == 1 for p in parts) < 0.7 * len(parts):
+        return answer
+    return ", ".join(p.strip() for p in parts)
+
+
+def _word_pairs_kept(answer: str, reference: str) -> float:
+    """Share of the answer's adjacent word pairs, function words included, that stand side by
+    side in the reference: near 1 for a copy, low for a copy stripped of its function words."""
+    a = [w.lower() for w in words(answer)]
+    r = [w.lower() for w in words(reference)]
+    pairs = list(zip(a, a[1:], strict=False))
+    if not pairs:
+        return 0.0
+    known = set(zip(r, r[1:], strict=False))
+    return sum(p in known for p in pairs) / len(pairs)
+
+
+def _copied(answer: str, reference: str, min_ordered: float) -> bool:
+    """The reference's own words in its own order (a copy, or a flattened table row), with its
+    grammar: a copy stripped of its function words is a salad in the reference's order."""
+    return ordered_like(answer, reference) >= min_ordered and (
+        _word_pairs_kept(answer, reference) >= SALAD_MIN_COPIED_PAIRS
+    )
+
+
+def _answers_a_list(question: str, answer: str) -> bool:
+    """A list of short items ("dropout, weight decay, early stopping") to a question that asks
+    for one; past a dozen items it is the reference's vocabulary, not an answer."""
+    if not _LIST_QUESTION.search(question):
+        return False
+    items = [n for n in (len(words(x)) for x in re.split(r"[,;\n]", answer)) if n]
+    short = sum(n <= 3 for n in items)
+    return 3 <= len(items) <= SALAD_MAX_LIST_ANSWER and short >= 0.7 * len(items)
 
 
 def _short_salad(g: GuardInput, n: int) -> bool:
@@ -408,9 +447,9 @@ def _short_salad(g: GuardInput, n: int) -> bool:
     known = set(content_terms(g.reference)) | set(content_terms(g.question))
     if not a or len(a & known) / len(a) < SHORT_SALAD_MIN_KNOWN:
         return False
-    if ordered_like(g.answer, g.reference) >= SHORT_SALAD_MAX_ORDERED:
+    if _copied(g.answer, g.reference, SHORT_SALAD_MAX_ORDERED):
         return False
-    return not _answers_a_list(g.question, _single_word_items(g.answer))
+    return not _answers_a_list(g.question, g.answer)
 
 
 def detect_keyword_salad(g: GuardInput) -> bool:
@@ -418,6 +457,7 @@ def detect_keyword_salad(g: GuardInput) -> bool:
     technical prose ("Adam keeps moving averages of gradients and squared gradients for
     per-parameter learning rates") still has 15-25%, and a terse list answers a question
     that asks for a list."""
+    g = replace(g, answer=_as_list(g.answer))
     ws = words(g.answer)
     if len(ws) < SALAD_MIN_WORDS:
         return _short_salad(g, len(ws))
@@ -427,10 +467,10 @@ def detect_keyword_salad(g: GuardInput) -> bool:
     # The terms come from the topic (otherwise it is a list about something else: off_topic).
     if not a or len(a & known) / len(a) < 0.3:
         return False
-    if ordered_like(g.answer, g.reference) >= SALAD_MAX_ORDERED:
-        return False  # the reference's own word order: a copy or a table, not a salad
+    if _copied(g.answer, g.reference, SALAD_MAX_ORDERED):
+        return False  # the reference's own words and order: a copy or a table, not a salad
     single_items = _single_word_items(g.answer)
-    if _answers_a_list(g.question, single_items):
+    if _answers_a_list(g.question, g.answer):
         return False  # asked for a list, given a list
     runs = content_runs(g.answer)
     if runs and max(runs) >= SALAD_LONGEST_RUN and fw <= SALAD_STRAY_FUNCTION_RATIO:
