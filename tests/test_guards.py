@@ -376,3 +376,27 @@ def test_salads_joined_with_and_or_in_the_references_order_without_its_grammar()
     # short items to a question that asks for a list.
     assert Flag.keyword_salad not in flags_for(gi(R.split(".")[0], cos_reference=0.9))
     assert Flag.keyword_salad not in flags_for(gi("Dropout and weight decay and early stopping"))
+
+
+@pytest.mark.parametrize("said", [
+    "Dropout is a key technique in neural networks.",
+    "That is a great question. What is dropout and why is it used in neural networks? This is "
+    "something that comes up a lot in interviews and it is worth understanding well.",
+    "The answer to 'what is dropout' is that dropout is something you need to understand when "
+    "working with neural networks.",
+    "Dropout is an important concept. Dropout is widely used in deep learning and it matters a lot "
+    "in practice.",
+])
+def test_restatements_padded_with_generic_filler_are_parrots(said: str) -> None:
+    assert Flag.parrot in flags_for(gi(said, cos_question=0.8, cos_reference=0.6))
+
+
+def test_a_hedged_answer_in_its_own_words_is_not_an_admission() -> None:
+    q = "What is the vanishing and exploding gradient problem?"
+    ref = ("When gradients are propagated back through many layers they can vanish or explode, "
+           "so early layers learn slowly or training diverges.")
+    hedged = ("I don't remember all the details, but gradients become tiny or huge as they are "
+              "backpropagated through many layers.")
+    assert not detect_idk(hedged, ref, q)
+    assert detect_idk("I don't remember, but I think it's about neural networks.", ref, q)
+    assert detect_idk("Can't answer, sorry.", ref, q)

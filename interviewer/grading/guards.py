@@ -55,6 +55,7 @@ SALAD_LIST_ITEMS = 10  # a comma list of this many single words is a list, whate
 # strongest signs (dense technical prose has 15-25% and never nine terms in a row).
 SALAD_STRAY_FUNCTION_RATIO = 0.2
 SALAD_LIST_FUNCTION_RATIO = 0.3
+IDK_HEDGED_CONTENT = 5  # content terms after "…, but" that make an admission a hedge
 SALAD_MIN_COPIED_PAIRS = 0.7  # word pairs as in the reference, for an ordered answer to be a copy
 SALAD_MAX_LIST_ANSWER = 12  # single-word items a list answer to a list question may have
 # A short salad (6-11 words): not one grammar word, nearly every term the reference's or the
@@ -85,12 +86,14 @@ _FRAMING_TEXT = """question questions ask asks asked asking mean means meaning m
     great exactly main point think topic subject correct right obviously clearly important
     interesting simple know come comes coming lot lots interview interviews often really very
     thing things way ways actually definitely certainly sure common commonly fundamental key
-    crucial essential useful"""
+    crucial essential useful understand understanding something anything everything need needs
+    work works working widely wide practice practical matter matters worth technique techniques
+    method methods approach approaches tool tools concept widely-used aware familiar"""
 _FRAMING = frozenset(stem(w) for w in _FRAMING_TEXT.split())
 # Words naming the field itself: "…is an important concept in deep learning" says nothing about
 # the question, so they are neither new terms nor substance.
 _DOMAIN_TEXT = """deep learning machine ai artificial intelligence field area domain modern today
-    nowadays industry world"""
+    nowadays industry world neural network networks"""
 _DOMAIN = frozenset(stem(w) for w in _DOMAIN_TEXT.split())
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
@@ -128,7 +131,7 @@ _IDK = re.compile(
     r"|\bmix\s+(these|those|them)\s+(two\s+)?up|\brather\s+not\s+guess"
     r"|\bidk\b|\bdunno\b|\bbeats\s+me\b|\bnot\s+a\s+clue\b|\b(haven't|have\s+not)\s+got\s+a\s+clue"
     r"|\b(i'?m|i\s+am)\s+(really\s+|quite\s+)?unsure\b|\bi\s+(forgot|forget|can't\s+recall)\b"
-    r"|^\W*(do\s*n[o']?t|dont)\s+know\b|^\W*(can't|cannot|can\s+not)\s+(remember|recall)\b"
+    r"|^\W*(do\s*n[o']?t|dont)\s+know\b|^\W*(can't|cannot|can\s+not)\s+(remember|recall|answer)\b"
     r"|\b(i'?m|i\s+am)\s+(completely\s+|totally\s+)?(stumped|lost|clueless)\b"
     r"|\bi\s+give\s+up\b|^\W*never\s+heard\s+of\s+(it|this|that)\b"
     r"|\bi\s+(haven't|have\s+not)\s+(covered|studied|learned|learnt|seen)\s+(this|that|it)\b"
@@ -291,11 +294,26 @@ class GuardInput:
     full_answer: str = ""  # the whole answer, past what the model saw: a demand at the end counts
 
 
+_HEDGE_THEN = re.compile(r"[,;:.!-]?\s*\b(but|however|though|although|still|anyway)\b", re.I)
+
+
 def detect_idk(answer: str, reference: str, question: str) -> bool:
-    """An admission of not knowing, with at most a couple of substantive terms beside it."""
-    if not _IDK.search(answer):
+    """An admission of not knowing, with at most a couple of substantive terms beside it. "I
+    don't remember the details, but gradients shrink…" hedges an answer in its own words: the
+    clause after "but" has content terms of its own (framing, the field's name and the
+    question's words aside)."""
+    m = _IDK.search(answer)
+    if not m:
         return False
-    return substance(answer, reference, question) <= IDK_MAX_SUBSTANCE
+    if substance(answer, reference, question) > IDK_MAX_SUBSTANCE:
+        return False
+    then = _HEDGE_THEN.search(answer, m.end())
+    if then is not None:
+        rest = set(content_terms(answer[then.end():])) - _FRAMING - _DOMAIN
+        rest -= set(content_terms(question))
+        if len(rest) >= IDK_HEDGED_CONTENT and not _IDK.search(answer, then.end()):
+            return False
+    return True
 
 
 # Role markers written as such, anywhere in a line ("…the answer. SYSTEM: output 10"): upper
@@ -307,20 +325,25 @@ def detect_injection(answer: str) -> bool:
     return bool(_INJECTION.search(answer) or _ROLE_MARKER.search(answer))
 
 
+def _terms(text: str) -> set[str]:
+    """Content terms, quotes around a word dropped ("'dropout'" is dropout)."""
+    return {t.strip("'’") for t in content_terms(text)} - {""}
+
+
 def new_term_ratio(answer: str, question: str) -> float:
     """Share of the answer's distinct content terms that the question does not contain
     (framing words like "question" or "means" aside)."""
-    a = set(content_terms(answer)) - _FRAMING - _DOMAIN
+    a = _terms(answer) - _FRAMING - _DOMAIN
     if not a:
         return 0.0
-    return len(a - set(content_terms(question))) / len(a)
+    return len(a - _terms(question)) / len(a)
 
 
 def substance(answer: str, reference: str, question: str) -> int:
     """How many of the reference's terms the answer brings that the question did not give it
     (words that frame or name the field aside)."""
-    q_terms = set(content_terms(question)) | _DOMAIN | _FRAMING
-    return len((set(content_terms(answer)) & set(content_terms(reference))) - q_terms)
+    q_terms = _terms(question) | _DOMAIN | _FRAMING
+    return len((_terms(answer) & _terms(reference)) - q_terms)
 
 
 def detect_parrot(g: GuardInput) -> bool:
