@@ -24,7 +24,8 @@ import numpy as np
 from interviewer.bank.models import Bank, Question
 from interviewer.embedding import model_text
 from interviewer.grading.calibration import Calibration
-from interviewer.grading.features import Encoded, drop_repeated_sentences
+from interviewer.grading.features import Encoded, drop_repeated_sentences, drop_restated_question
+from interviewer.grading.guards import FILLER_TERMS
 from interviewer.grading.keypoints import split_key_points
 from interviewer.grading.models import Grade, Reference
 from interviewer.grading.offline import RefInput, grade
@@ -264,7 +265,10 @@ class Grader:
     def grade_many(self, reqs: Sequence[GradeRequest], batch_size: int = 64) -> list[Grade]:
         """Grade a batch: every text not yet cached is embedded in one batched pass."""
         plans = [self._plan(r) for r in reqs]
-        answers = [drop_repeated_sentences(r.answer) for r in reqs]
+        answers = [
+            drop_repeated_sentences(drop_restated_question(r.answer, p.question, FILLER_TERMS))
+            for r, p in zip(reqs, plans, strict=True)
+        ]
         texts: list[str] = list(self._other_texts())
         for a, p in zip(answers, plans, strict=True):
             texts.append(a)

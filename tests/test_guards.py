@@ -400,3 +400,18 @@ def test_a_hedged_answer_in_its_own_words_is_not_an_admission() -> None:
     assert not detect_idk(hedged, ref, q)
     assert detect_idk("I don't remember, but I think it's about neural networks.", ref, q)
     assert detect_idk("Can't answer, sorry.", ref, q)
+
+
+def test_a_copy_of_the_question_in_front_of_an_answer_is_dropped_before_grading() -> None:
+    from interviewer.grading.features import drop_restated_question as drop
+
+    q = "What is dropout?"
+    assert drop("What is dropout? Dropout randomly zeroes activations in training.", q) == (
+        "Dropout randomly zeroes activations in training.")
+    assert drop("what is DROPOUT: Pooling downsamples feature maps by taking maxima.", q) == (
+        "Pooling downsamples feature maps by taking maxima.")
+    # A bare restatement, or one with filler, stays whole (the parrot guard judges it), and so
+    # does an answer that does not start with the question.
+    for kept in ("What is dropout? I think this is important.", "What is dropout?",
+                 "Dropout: what is dropout? It zeroes units."):
+        assert drop(kept, q) == kept

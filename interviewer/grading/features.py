@@ -284,6 +284,30 @@ def length_ratio(answer: str, reference: str) -> float:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
+RESTATED_MIN_REST_TERMS = 4  # terms of its own the rest of an answer needs to be graded alone
+
+
+def drop_restated_question(
+    answer: str, question: str, filler: frozenset[str] = frozenset()
+) -> str:
+    """The answer without a copy of the question at its start ("What is dropout? Dropout is…"):
+    restating earns nothing, and another question's answer put behind this question's words must
+    not borrow their closeness. Unchanged when what follows is too slight to stand alone (a bare
+    restatement stays whole: that is for the parrot guard to judge). `filler`: terms that do
+    not count as the rest's own (framing words, the field's name)."""
+    q_words = re.findall(r"\w+", question.lower())
+    if len(q_words) < 3:
+        return answer
+    m = re.match(r"\W*" + r"\W+".join(map(re.escape, q_words)) + r"\W*", answer, re.IGNORECASE)
+    if m is None:
+        return answer
+    rest = answer[m.end():]
+    own = set(content_terms(rest)) - set(content_terms(question)) - filler
+    if len(own) < RESTATED_MIN_REST_TERMS:
+        return answer
+    return rest
+
+
 def drop_repeated_sentences(answer: str) -> str:
     """The answer with each sentence kept once: saying the same thing again adds nothing, and
     must not buy a longer answer a better score. Unchanged when nothing repeats."""

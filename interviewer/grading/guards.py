@@ -95,6 +95,7 @@ _FRAMING = frozenset(stem(w) for w in _FRAMING_TEXT.split())
 _DOMAIN_TEXT = """deep learning machine ai artificial intelligence field area domain modern today
     nowadays industry world neural network networks"""
 _DOMAIN = frozenset(stem(w) for w in _DOMAIN_TEXT.split())
+FILLER_TERMS = _FRAMING | _DOMAIN  # say nothing about the question's subject
 OTHER_MARGIN = 0.20
 OTHER_MIN_COS = 0.50
 OTHER_MAX_REF_SIM = 0.60  # above this the other reference is about the same concept...
