@@ -110,7 +110,8 @@ def render_assessment(a: Assessment, titles: Mapping[str, str]) -> RenderableTyp
     llm = a.llm
     if llm is None:
         return Group(Text(a.notice or "LLM rubric unavailable: offline grade stands.", style="yellow"))
-    label = f"LLM rubric · {llm.model}" + (f" · prompt {llm.prompt_version}" if llm.prompt_version else "")
+    # The card's title says "LLM rubric": the line names the model and the prompt's version.
+    label = llm.model + (f" · {llm.prompt_version}" if llm.prompt_version else "")
     parts: list[RenderableType] = [score_line(a.score, a.band, label)]
     if llm.criteria:
         crit = [
