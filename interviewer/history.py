@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from interviewer.csv_cells import csv_cell
 from interviewer.scheduling import ReviewState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from interviewer.grading.models import Assessment, Grade
 
 _T = TypeVar("_T")
 
@@ -212,6 +215,32 @@ class GradeUpdate(BaseModel):
     graded_at: datetime = Field(default_factory=utcnow)
     status: str = "graded"
     notice: str | None = None
+
+    @classmethod
+    def offline(
+        cls, grade: Grade, embedding_model: str | None, notice: str | None = None
+    ) -> GradeUpdate:
+        """The offline grade alone; `notice` is what the user was told about it."""
+        return cls(
+            score=grade.score, band=str(grade.band), grader="offline",
+            offline_grade=grade.model_dump(mode="json"), embedding_model=embedding_model,
+            calibration_version=grade.calibration_version, notice=notice,
+        )
+
+    @classmethod
+    def assessed(
+        cls, grade: Grade, a: Assessment, embedding_model: str | None = None
+    ) -> GradeUpdate:
+        """The final grade once the LLM rubric has answered (or failed), the offline one kept."""
+        llm = a.llm
+        return cls(
+            score=a.score, band=str(a.band), grader=a.grader,
+            offline_grade=grade.model_dump(mode="json"),
+            llm_grade=llm.model_dump(mode="json") if llm else None,
+            embedding_model=embedding_model, calibration_version=grade.calibration_version,
+            llm_model=llm.model if llm else None,
+            prompt_version=llm.prompt_version if llm else None, notice=a.notice,
+        )
 
 
 class TopicStat(BaseModel):

@@ -22,7 +22,7 @@ from interviewer.grader import Grader
 from interviewer.history import History, utcnow
 from interviewer.scheduling import ReviewState
 from interviewer.tui.app import InterviewerApp, SessionConfig, build_deck
-from interviewer.tui.screens.practice import PracticeScreen
+from interviewer.tui.screens.practice import PracticeScreen, Turn
 from interviewer.tui.screens.report import ReportScreen
 from interviewer.tui.widgets.feedback import FeedbackCard
 from interviewer.tui.widgets.messages import ErrorMessage, InterviewerMessage, SystemMessage
@@ -134,6 +134,28 @@ async def type_answer(pilot: Pilot[Any], text: str) -> None:
     editor.focus()
     editor.insert(text)
     await pilot.pause()
+
+
+def bare_rubric(overall: float = 6.0) -> dict[str, Any]:
+    """A valid rubric reply with nothing in it but its scores: for flows about what is around it."""
+    from interviewer.grading.rubric import CRITERIA
+
+    return {"criteria": {c: {"score": overall, "reason": "ok"} for c in CRITERIA},
+            "overall": overall, "missing_points": [], "misconceptions": [],
+            "model_answer_outline": [], "citations": [], "follow_up": ""}
+
+
+async def answer_until_follow_up(
+    pilot: Pilot[Any], app: InterviewerApp, q: Question
+) -> tuple[PracticeScreen, Turn]:
+    """Answer `q` with its first key point and wait until the follow-up is asked."""
+    screen = practice(app)
+    await wait_for(pilot, lambda: app.backend_shown)
+    await type_answer(pilot, q.key_points[0])
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: screen.turn is not None and screen.turn.stage == "follow_up")
+    assert screen.turn is not None
+    return screen, screen.turn
 
 
 def texts(screen: PracticeScreen, kind: type) -> list[str]:
@@ -551,25 +573,16 @@ async def test_a_follow_up_the_llm_fails_to_grade_keeps_its_offline_grade(
     offline grade stands, the card says why, and the history keeps grade and notice."""
     from llm_server import FakeLLMServer, chat_reply, error_reply
 
-    from interviewer.grading.rubric import CRITERIA
     from interviewer.tui.widgets.feedback import LlmCard, plain
 
     q = rich_questions(bank, 1)[0]
-    rubric = {"criteria": {c: {"score": 6.0, "reason": "ok"} for c in CRITERIA}, "overall": 6.0,
-              "missing_points": [], "misconceptions": [], "model_answer_outline": [],
-              "citations": [], "follow_up": ""}
+    rubric = bare_rubric()
     with FakeLLMServer() as server:
         server.queue(chat_reply(rubric), error_reply(500, "the model fell over"))
         app = llm_app(monkeypatch, server.url, "sk-test-follow", 10.0, bank, [q], history,
                       embedder)
         async with app.run_test(size=(100, 40)) as pilot:
-            screen = practice(app)
-            await wait_for(pilot, lambda: app.backend_shown)
-            await type_answer(pilot, q.key_points[0])
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: screen.turn is not None
-                           and screen.turn.stage == "follow_up")
-            turn = screen.turn
+            screen, turn = await answer_until_follow_up(pilot, app, q)
             await type_answer(pilot, f"{turn.follow_point} That is why it matters.")
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: turn.follow_assessment is not None)
@@ -593,27 +606,18 @@ async def test_a_question_while_the_follow_up_is_with_the_llm_stays_coherent(
     had not answered until it does."""
     from llm_server import FakeLLMServer, chat_reply
 
-    from interviewer.grading.rubric import CRITERIA
     from interviewer.tui.screens.practice import LLM_PENDING_NOTICE
     from interviewer.tui.widgets.feedback import FeedbackCard, LlmCard
 
     q = rich_questions(bank, 1)[0]
-    rubric = {"criteria": {c: {"score": 6.0, "reason": "ok"} for c in CRITERIA}, "overall": 6.0,
-              "missing_points": [], "misconceptions": [], "model_answer_outline": [],
-              "citations": [], "follow_up": ""}
+    rubric = bare_rubric()
     with FakeLLMServer() as server:
         server.queue(chat_reply(rubric), chat_reply({**rubric, "overall": 8.0}, delay=4.0),
                      chat_reply({"reply": "Because of the reference.", "citations": []}))
         app = llm_app(monkeypatch, server.url, "sk-test-race", 20.0, bank, [q], history,
                       embedder)
         async with app.run_test(size=(100, 40)) as pilot:
-            screen = practice(app)
-            await wait_for(pilot, lambda: app.backend_shown)
-            await type_answer(pilot, q.key_points[0])
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: screen.turn is not None
-                           and screen.turn.stage == "follow_up")
-            turn = screen.turn
+            screen, turn = await answer_until_follow_up(pilot, app, q)
             await type_answer(pilot, f"{turn.follow_point} That is the idea.")
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: turn.stage == "discuss" and turn.follow_llm_pending
@@ -928,12 +932,8 @@ async def test_a_slow_llm_rubric_says_how_long_it_has_waited_and_how_to_move_on(
 ) -> None:
     from llm_server import FakeLLMServer, chat_reply
 
-    from interviewer.grading.rubric import CRITERIA
-
     q = rich_questions(bank, 1)[0]
-    rubric = {"criteria": {c: {"score": 6.0, "reason": "ok"} for c in CRITERIA}, "overall": 6.0,
-              "missing_points": [], "misconceptions": [], "model_answer_outline": [],
-              "citations": [], "follow_up": ""}
+    rubric = bare_rubric()
     with FakeLLMServer() as server:
         server.queue(chat_reply(rubric, delay=3.0))
         app = llm_app(monkeypatch, server.url, "sk-test-slow", 12.0, bank, [q], history, embedder)

@@ -310,7 +310,7 @@ def detect_idk(answer: str, reference: str, question: str) -> bool:
         return False
     then = _HEDGE_THEN.search(answer, m.end())
     if then is not None:
-        rest = set(content_terms(answer[then.end():])) - _FRAMING - _DOMAIN
+        rest = set(content_terms(answer[then.end():])) - FILLER_TERMS
         rest -= set(content_terms(question))
         if len(rest) >= IDK_HEDGED_CONTENT and not _IDK.search(answer, then.end()):
             return False
@@ -334,7 +334,7 @@ def _terms(text: str) -> set[str]:
 def new_term_ratio(answer: str, question: str) -> float:
     """Share of the answer's distinct content terms that the question does not contain
     (framing words like "question" or "means" aside)."""
-    a = _terms(answer) - _FRAMING - _DOMAIN
+    a = _terms(answer) - FILLER_TERMS
     if not a:
         return 0.0
     return len(a - _terms(question)) / len(a)
@@ -343,7 +343,7 @@ def new_term_ratio(answer: str, question: str) -> float:
 def substance(answer: str, reference: str, question: str) -> int:
     """How many of the reference's terms the answer brings that the question did not give it
     (words that frame or name the field aside)."""
-    q_terms = _terms(question) | _DOMAIN | _FRAMING
+    q_terms = _terms(question) | FILLER_TERMS
     return len((_terms(answer) & _terms(reference)) - q_terms)
 
 
@@ -459,6 +459,15 @@ def _answers_a_list(question: str, answer: str) -> bool:
     return 3 <= len(items) <= SALAD_MAX_LIST_ANSWER and short >= 0.7 * len(items)
 
 
+def _known_share(g: GuardInput) -> float:
+    """Share of the answer's distinct terms that the reference or the question uses."""
+    a = set(content_terms(g.answer))
+    if not a:
+        return 0.0
+    known = set(content_terms(g.reference)) | set(content_terms(g.question))
+    return len(a & known) / len(a)
+
+
 def _short_salad(g: GuardInput, n: int) -> bool:
     """Six to eleven of the reference's terms in no order ("overfitting dropout neurons
     probability training regularization"): the bar is higher than for a long salad, because a
@@ -467,9 +476,7 @@ def _short_salad(g: GuardInput, n: int) -> bool:
         return False
     if any(w.lower().replace("’", "'") in GRAMMAR_WORDS for w in words(g.answer)):
         return False
-    a = set(content_terms(g.answer))
-    known = set(content_terms(g.reference)) | set(content_terms(g.question))
-    if not a or len(a & known) / len(a) < SHORT_SALAD_MIN_KNOWN:
+    if _known_share(g) < SHORT_SALAD_MIN_KNOWN:
         return False
     if _copied(g.answer, g.reference, SHORT_SALAD_MAX_ORDERED):
         return False
@@ -486,10 +493,8 @@ def detect_keyword_salad(g: GuardInput) -> bool:
     if len(ws) < SALAD_MIN_WORDS:
         return _short_salad(g, len(ws))
     fw = function_word_ratio(g.answer)
-    a = set(content_terms(g.answer))
-    known = set(content_terms(g.reference)) | set(content_terms(g.question))
     # The terms come from the topic (otherwise it is a list about something else: off_topic).
-    if not a or len(a & known) / len(a) < 0.3:
+    if _known_share(g) < 0.3:
         return False
     if _copied(g.answer, g.reference, SALAD_MAX_ORDERED):
         return False  # the reference's own words and order: a copy or a table, not a salad

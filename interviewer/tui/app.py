@@ -271,12 +271,8 @@ class InterviewerApp(App[None]):
             except Exception as exc:  # still failing: keep the answer and the reason
                 self.history.record_error(row["id"], f"{type(exc).__name__}: {exc}")
                 continue
-            self.history.record_grade(row["id"], GradeUpdate(
-                score=grade.score, band=str(grade.band), grader="offline",
-                offline_grade=grade.model_dump(mode="json"),
-                embedding_model=model_id(self.settings.embedding_model),
-                calibration_version=grade.calibration_version,
-            ))
+            self.history.record_grade(
+                row["id"], GradeUpdate.offline(grade, model_id(self.settings.embedding_model)))
             self.regraded += 1
             if row.get("kind") == "main" and row.get("question_id"):
                 with contextlib.suppress(Exception):  # the attempt is saved; this is a convenience

@@ -496,9 +496,7 @@ class PracticeScreen(Screen[None]):
             if self.unsent_text_warned("ctrl+k", "skips the follow-up and discards it"):
                 return
             self.query_one("#answer", TextArea).clear()  # not a question about the feedback
-            a = turn.assessment
-            scored = f"{self._scored(turn, a.score, a.band)} · " if a else ""
-            self._discuss(turn, f"{scored}ctrl+n next question · or ask about the feedback")
+            self._discuss(turn)
             self.say(SystemMessage(Text("Follow-up skipped. ctrl+n for the next question.")))
             return
         if self.unsent_text_warned("ctrl+k"):
@@ -546,13 +544,13 @@ class PracticeScreen(Screen[None]):
             self.mock_items.append(MockItem(q, seconds, skipped=True, done=True, score=0.0))
         self.say(SystemMessage(Text(f"Q{turn.index + 1} skipped.")))
 
-    def _discuss(self, turn: Turn, status: str) -> None:
+    def _discuss(self, turn: Turn) -> None:
         """The question is graded: the editor now takes questions about the feedback."""
         turn.stage = "discuss"
         self._editor_for("ask about the feedback · ctrl+s",
                          "ask about the feedback (why is that wrong? explain the missing point) "
                          "· ctrl+n next question")
-        self.status.show(status)
+        self.status.show(*self._settled_status(turn))
 
     def _schedule(self, turn: Turn, score: float) -> None:
         """Review the question with this score, from its state before this answer: scheduling
@@ -614,12 +612,9 @@ class PracticeScreen(Screen[None]):
             return
         embedding = model_id(app.settings.embedding_model)
         if (attempt_id := turn.attempt_id) is not None:
-            self._save("the grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
-                score=grade.score, band=str(grade.band), grader="offline",
-                offline_grade=grade.model_dump(mode="json"), embedding_model=embedding,
-                calibration_version=grade.calibration_version,
-                notice=LLM_PENDING_NOTICE if app.llm_on else None,
-            )))
+            pending = LLM_PENDING_NOTICE if app.llm_on else None
+            self._save("the grade", lambda: app.history.record_grade(
+                attempt_id, GradeUpdate.offline(grade, embedding, pending)))
         turn.grade = grade
         if item is None:
             app.ui(self._show_offline, turn, grade)
@@ -643,17 +638,9 @@ class PracticeScreen(Screen[None]):
             assessment = app.get_backend().assess(req, offline=grade)
         except Exception as exc:  # the offline grade stands
             assessment = Assessment.offline_only(grade, f"LLM rubric failed: {exc}")
-        llm = assessment.llm
         if (attempt_id := turn.attempt_id) is not None:
-            self._save("the LLM grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
-                score=assessment.score, band=str(assessment.band), grader=assessment.grader,
-                offline_grade=grade.model_dump(mode="json"),
-                llm_grade=llm.model_dump(mode="json") if llm else None,
-                embedding_model=embedding, calibration_version=grade.calibration_version,
-                llm_model=llm.model if llm else None,
-                prompt_version=llm.prompt_version if llm else None,
-                notice=assessment.notice,
-            )))
+            self._save("the LLM grade", lambda: app.history.record_grade(
+                attempt_id, GradeUpdate.assessed(grade, assessment, embedding)))
         if item is None:
             app.ui(self._show_llm, turn, assessment)
         self._graded(turn, assessment, item)
@@ -754,7 +741,7 @@ class PracticeScreen(Screen[None]):
                 self.notify("The text in the box was typed before this follow-up was asked: "
                             "ctrl+s would send it as your follow-up answer.", severity="warning")
         else:
-            self._discuss(turn, f"{score} · ctrl+n next question · or ask about the feedback")
+            self._discuss(turn)
 
     # -- the follow-up --------------------------------------------------------------------
     def submit_follow_up(self, turn: Turn, text: str) -> None:
@@ -795,13 +782,10 @@ class PracticeScreen(Screen[None]):
 
         llm = app.llm_on
         if attempt_id is not None:
-            self._save("the grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
-                score=grade.score, band=str(grade.band), grader="offline",
-                offline_grade=grade.model_dump(mode="json"),
-                embedding_model=model_id(app.settings.embedding_model),
-                calibration_version=grade.calibration_version,
-                notice=LLM_PENDING_NOTICE if llm else None,
-            )))
+            embedding = model_id(app.settings.embedding_model)
+            pending = LLM_PENDING_NOTICE if llm else None
+            self._save("the grade", lambda: app.history.record_grade(
+                attempt_id, GradeUpdate.offline(grade, embedding, pending)))
         turn.follow_llm_pending = llm
         app.ui(self._show_follow_up, turn, grade)
         if llm:  # like the main answer: quitting waits for no LLM
@@ -814,8 +798,7 @@ class PracticeScreen(Screen[None]):
             return
         self._follow_card = FeedbackCard(grade, self.iapp.source_titles, title="follow-up feedback")
         self.say(self._follow_card, top=True)
-        self._discuss(turn, "")
-        self.status.show(*self._settled_status(turn))
+        self._discuss(turn)
 
     def _settled_status(self, turn: Turn) -> tuple[str, bool]:
         """The status line once a question is graded: its latest score, what is still on its
@@ -852,17 +835,9 @@ class PracticeScreen(Screen[None]):
             assessment = app.get_backend().assess(llm_req, offline=grade)
         except Exception as exc:  # the offline grade stands
             assessment = Assessment.offline_only(grade, f"LLM rubric failed: {exc}")
-        llm = assessment.llm
         if attempt_id is not None:
-            self._save("the LLM grade", lambda: app.history.record_grade(attempt_id, GradeUpdate(
-                score=assessment.score, band=str(assessment.band), grader=assessment.grader,
-                offline_grade=grade.model_dump(mode="json"),
-                llm_grade=llm.model_dump(mode="json") if llm else None,
-                calibration_version=grade.calibration_version,
-                llm_model=llm.model if llm else None,
-                prompt_version=llm.prompt_version if llm else None,
-                notice=assessment.notice,
-            )))
+            self._save("the LLM grade", lambda: app.history.record_grade(
+                attempt_id, GradeUpdate.assessed(grade, assessment)))
         app.ui(self._show_follow_up_llm, turn, assessment)
 
     def _show_follow_up_llm(self, turn: Turn, assessment: Assessment) -> None:
