@@ -1015,6 +1015,50 @@ async def test_a_new_deck_while_grading_drops_the_old_screen_quietly(
         assert app.return_value is None and app.is_running  # no exception took the app down
 
 
+async def test_a_worker_reporting_to_a_screen_being_replaced_is_not_failed_by_it(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    """A replaced screen is still attached while its widgets are removed: a grading thread's
+    status update landing then must neither raise in the thread (which would mark a good
+    grade as an error) nor show an error on the new screen."""
+    from textual.widgets import Button
+
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=no_grader)
+    raised: list[str] = []
+    shown: list[str] = []
+    stop = threading.Event()
+    async with app.run_test(size=(100, 40)) as pilot:
+        notify = app.notify
+
+        def noting(message: str, *args: Any, **kwargs: Any) -> None:
+            if kwargs.get("severity") == "error":
+                shown.append(message)
+            notify(message, *args, **kwargs)
+
+        app.notify = noting  # type: ignore[method-assign]
+        target = [practice(app)]
+
+        def report() -> None:
+            while not stop.is_set():
+                try:
+                    app.ui(target[0].set_status, "grading…", True, None)
+                except Exception as exc:
+                    raised.append(repr(exc))
+
+        thread = threading.Thread(target=report, daemon=True)
+        thread.start()
+        for _ in range(8):
+            target[0] = practice(app)
+            (await open_chooser(pilot, app)).query_one("#start", Button).press()
+            await new_practice(pilot, app, target[0])
+            await pilot.pause(0.1)
+        stop.set()
+        thread.join(5)
+        assert raised == [] and shown == []
+
+
 async def test_unsent_text_is_warned_about_again_after_a_send(
     bank: Bank, settings: Settings, history: History
 ) -> None:

@@ -331,12 +331,23 @@ class InterviewerApp(App[None]):
         in the history; there is just no screen left to show it on)."""
         owner = getattr(fn, "__self__", None)
 
-        def run() -> None:
+        def gone() -> bool:
             # A deck chosen since replaced the screen this was for: the grade is in the
-            # history, and the new screen is not the place to show it.
-            if isinstance(owner, Screen) and not owner.is_attached:
+            # history, and the new screen is not the place to show it. A screen being removed
+            # is still attached while its widgets go: `_pruning` says so.
+            return isinstance(owner, Screen) and (
+                not owner.is_attached or getattr(owner, "_pruning", False))
+
+        def run() -> None:
+            if gone():
                 return
-            fn(*args, **kwargs)
+            try:
+                fn(*args, **kwargs)
+            except Exception as exc:
+                # Never raised in the worker: its job (a grade reaching the history) is not
+                # the UI's to fail. A screen that went meanwhile has nothing to show.
+                if not gone():
+                    self.notify(f"{type(exc).__name__}: {exc}", severity="error")
 
         # Closing or closed: call_from_thread would leave a coroutine unawaited. (Not
         # `is_running`: that is still False while the app starts, when a quickly loaded grader
