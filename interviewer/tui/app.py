@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.widget import Widget
 
 from interviewer.bank.models import Bank, Question
 from interviewer.config import Settings
@@ -335,7 +335,7 @@ class InterviewerApp(App[None]):
             # A deck chosen since replaced the screen this was for: the grade is in the
             # history, and the new screen is not the place to show it. A screen being removed
             # is still attached while its widgets go: `_pruning` says so.
-            return isinstance(owner, Screen) and (
+            return isinstance(owner, Widget) and (
                 not owner.is_attached or getattr(owner, "_pruning", False))
 
         def run() -> None:
