@@ -8,7 +8,9 @@ answers: "first ever" starts with no saved encodings (it embeds the bank's refer
 and related passages once and saves them in the data dir: a one-off per machine and model);
 "new process" starts with empty memory caches but the saved encodings, which is what every later
 `interviewer grade` costs; "in memory" has the bank's texts already embedded in this process.
-Goal: within 2x of the bare encode.
+Goal: within 2x of the bare encode. The bare encode runs with the model's defaults (batch size
+32); we embed in batches of `BATCH_SIZE` (16), which pads less on CPU, so the bare encode at that
+batch size is timed too: the ratio to it is our overhead alone.
 
     python bench/bench_batch.py [--n 1000]
 """
@@ -58,7 +60,7 @@ def main() -> None:
     from typer.testing import CliRunner
 
     from interviewer.cli import app
-    from interviewer.embedding import get_embedder, resolve_model_path
+    from interviewer.embedding import BATCH_SIZE, get_embedder, resolve_model_path
 
     rows = answers(args.n)
     texts = [r["answer"] for r in rows]
@@ -94,9 +96,16 @@ def main() -> None:
             saved.unlink(missing_ok=True)
 
     def bare_encode() -> tuple[float, float]:
+        """The bare model's own defaults (batch size 32), all 1,000 answers in one call."""
         t, c = time.perf_counter(), time.process_time()
-        bare.encode(texts, batch_size=64, show_progress_bar=False)
+        bare.encode(texts, show_progress_bar=False)
         return time.perf_counter() - t, time.process_time() - c
+
+    def bare_small_batches() -> float:
+        """The bare encode at the batch size we use (faster on CPU): our overhead alone."""
+        t = time.perf_counter()
+        bare.encode(texts, batch_size=BATCH_SIZE, show_progress_bar=False)
+        return time.perf_counter() - t
 
     def grade(path: Path, out: str) -> tuple[float, float]:
         t, c = time.perf_counter(), time.process_time()
@@ -116,6 +125,7 @@ def main() -> None:
     bare_runs.append(bare_encode())
     warm_run = grade(third, "out-third.jsonl")
     bare_runs += [bare_encode() for _ in range(max(0, args.repeat - 3))]
+    small_s = statistics.median(bare_small_batches() for _ in range(3))
     bare_s = statistics.median(b for b, _ in bare_runs)
     bare_cpu = statistics.median(c for _, c in bare_runs)
     runs = ", ".join(f"{b:.1f}" for b, _ in bare_runs)
@@ -123,11 +133,14 @@ def main() -> None:
           f"torch threads: {torch.get_num_threads()}")
     print(f"bare SentenceTransformer.encode:       {bare_s:6.1f} s wall, {bare_cpu:6.1f} s CPU "
           f"({args.n / bare_s:.0f} answers/s; wall runs {runs})")
+    print(f"bare encode at batch size {BATCH_SIZE} (ours):     {small_s:6.1f} s wall "
+          f"({args.n / small_s:.0f} answers/s)")
     for name, (w, c) in (("grade, first ever (embeds + saves the bank)", first),
                          ("grade, new process (saved bank encodings)", cold),
                          ("grade, bank texts already in memory     ", warm_run)):
         print(f"{name}: {w:6.1f} s wall, {c:6.1f} s CPU ({args.n / w:.0f} answers/s) "
-              f"-> {w / bare_s:.2f}x wall, {c / bare_cpu:.2f}x CPU of the bare encode")
+              f"-> {w / bare_s:.2f}x wall, {c / bare_cpu:.2f}x CPU of the bare encode "
+              f"({w / small_s:.2f}x of it at batch size {BATCH_SIZE})")
     print("goal: within 2x of the bare encode")
 
 if __name__ == "__main__":

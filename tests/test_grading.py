@@ -94,6 +94,24 @@ def test_content_recall_ignores_function_words() -> None:
     assert content_recall(answer_has_only_the, ref) < 0.9
 
 
+def test_content_masks_are_remembered_per_exclusion() -> None:
+    """A reference's masks are memoised for a batch: each set of excluded stems gets its own,
+    in any order, and the same as a fresh reference would."""
+    from interviewer.grading.features import content_mask
+
+    vecs = _unit(np.random.default_rng(2).normal(size=(5, 16)))
+    text = "the dropout layer drops neurons"
+    ref = enc(text, vecs)
+    calls = [frozenset(), frozenset({"dropout"}), frozenset({"layer", "neuron"}), frozenset()]
+    for exclude in calls + calls[::-1]:
+        got = content_mask(ref, exclude)
+        fresh = content_mask(enc(text, vecs), exclude)
+        assert got is not None and fresh is not None and got.tolist() == fresh.tolist()
+    assert content_mask(ref, frozenset({"layer", "neuron"})).tolist() == [  # type: ignore[union-attr]
+        False, True, False, True, False]
+    assert content_mask(ref, frozenset({"dropout", "layer", "drop", "neuron"})) is None
+
+
 def test_lexical_and_function_words() -> None:
     r, p = lexical_overlap("Layers of neurons", "A network has layers; each layer has neurons.")
     assert r == pytest.approx(2 / 3)  # reference stems {network, layer, neuron}; "has" is a function word

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,6 +37,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("’", "'"))
 
 
+@lru_cache(maxsize=1 << 16)  # a batch stems the same few thousand words a million times
 def stem(word: str) -> str:
     """A crude suffix stripper: enough to match 'layers' with 'layer', 'trained' with 'training'."""
     for suf in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s", "ly"):
@@ -77,6 +79,11 @@ class Encoded:
     vector: np.ndarray
     tokens: np.ndarray
     offsets: list[tuple[int, int]] | None = None
+    # A reference is compared with every answer of a batch: its token words and content masks
+    # are worked out once (see `token_words`, `content_mask`).
+    _words: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _masks: dict[frozenset[str], np.ndarray | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass
@@ -105,9 +112,15 @@ def token_words(enc: Encoded) -> list[str] | None:
     """The whole word each token row belongs to (lower case), or None without offsets."""
     if enc.offsets is None or len(enc.offsets) != len(enc.tokens):
         return None
-    text = enc.text.lower()
+    if enc._words is None:
+        enc._words = _token_words(enc.text, enc.offsets)
+    return enc._words
+
+
+def _token_words(text: str, offsets: list[tuple[int, int]]) -> list[str]:
+    text = text.lower()
     out: list[str] = []
-    for a, b in enc.offsets:
+    for a, b in offsets:
         lo, hi = a, b
         while lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] in "'’"):
             lo -= 1
@@ -125,6 +138,8 @@ def content_mask(enc: Encoded, exclude: frozenset[str] = frozenset()) -> np.ndar
     corpus statistics, dropping function words and punctuation is the same idea. None when
     the token offsets are unknown or nothing is left.
     """
+    if exclude in enc._masks:
+        return enc._masks[exclude]
     tw = token_words(enc)
     if tw is None:
         return None
@@ -132,7 +147,10 @@ def content_mask(enc: Encoded, exclude: frozenset[str] = frozenset()) -> np.ndar
         [any(c.isalnum() for c in w) and w not in STOPWORDS and stem(w) not in exclude for w in tw],
         dtype=bool,
     )
-    return mask if mask.any() else None
+    if len(enc._masks) > 64:  # excludes vary by question: keep the memo small
+        enc._masks.clear()
+    enc._masks[exclude] = found = mask if mask.any() else None
+    return found
 
 
 def _recall_over(ref_best: np.ndarray, reference: Encoded, exclude: frozenset[str]) -> float:
