@@ -1059,6 +1059,28 @@ async def test_a_worker_reporting_to_a_screen_being_replaced_is_not_failed_by_it
         assert raised == [] and shown == []
 
 
+async def test_notifications_leave_the_status_line_and_the_footer_in_view(
+    bank: Bank, settings: Settings, history: History
+) -> None:
+    from textual.widgets import Footer
+    from textual.widgets._toast import Toast, ToastRack
+
+    q1, q2 = rich_questions(bank, 2)
+    app = InterviewerApp(settings, bank, deck=[q1, q2], history=history,
+                         backend_factory=no_grader)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = practice(app)
+        await pilot.press("ctrl+s")  # nothing typed: a warning toast
+        rack = app.screen.get_child_by_type(ToastRack)  # system widgets are not in query()
+
+        def toasts() -> list[Any]:
+            return [w.region for w in rack.walk_children(Toast) if w.region.area]
+
+        await wait_for(pilot, lambda: bool(toasts()), timeout=10)
+        kept = [screen.status.region, screen.query_one(Footer).region]
+        assert all(not t.overlaps(k) for t in toasts() for k in kept)
+
+
 async def test_unsent_text_is_warned_about_again_after_a_send(
     bank: Bank, settings: Settings, history: History
 ) -> None:
