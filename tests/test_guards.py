@@ -250,6 +250,22 @@ def test_a_restatement_padded_with_filler_is_a_parrot() -> None:
     assert Flag.parrot in flags_for(gi(padded, cos_question=0.86, cos_reference=0.5))
 
 
+def test_terse_notes_with_words_of_their_own_are_not_a_salad() -> None:
+    """Clause breaks, arrows and formulas stand in for grammar in a person's notes; the
+    reference's own terms shuffled between the same marks are still a salad."""
+    notes = [
+        "drop random units each step; no reliance on single neuron -> less overfitting, implicit "
+        "ensemble; disabled at inference (all units, activations scaled)",
+        "zero fraction p of activations per step: co-adaptation prevented, robust features; "
+        "test time: full net, weights x (1-p)",
+    ]
+    for note in notes:
+        assert Flag.keyword_salad not in flags_for(gi(note)), note
+    shuffled = ("overfitting neurons: zero robust; randomly activations -> regularization step; "
+                "unit dropout + fraction features training")
+    assert Flag.keyword_salad in flags_for(gi(shuffled))
+
+
 def test_keyword_salad_in_other_shapes() -> None:
     # Shuffled terms with a stray function word: long runs of terms without grammar.
     shuffled = "overfitting neurons zero robust randomly activations with regularization step unit dropout fraction features"

@@ -13,7 +13,8 @@ Each guard is a rule with a reason, not a pattern learnt from the dev rows:
   function words (at most 12%, where prose has about 40% and dense technical prose 15-25%), not
   in the reference's word order, and not a list answering a question that asks for one; then
   long runs of terms with nothing between them, a bare comma list, no sentence punctuation, or a
-  prose reference.
+  prose reference (unless it reads as notes: clause breaks, arrows or formulas, and words of
+  its own).
 - other_question: clearly closer to another question's reference (of a different concept) than
   to its own, and either a near copy of it or far from its own reference.
 - off_topic: far from the reference and the question alike.
@@ -58,6 +59,10 @@ SALAD_LIST_FUNCTION_RATIO = 0.3
 IDK_HEDGED_CONTENT = 5  # content terms after "…, but" that make an admission a hedge
 SALAD_MIN_COPIED_PAIRS = 0.7  # word pairs as in the reference, for an ordered answer to be a copy
 SALAD_MAX_LIST_ANSWER = 12  # single-word items a list answer to a list question may have
+# Terse notes (clause breaks, arrows, formulas in place of grammar) are not a salad when they
+# bring words of their own: 21 notes written for bank questions had 0-75% of their terms from
+# the reference or question; the reference's terms shuffled between the same marks have 100%.
+SALAD_NOTE_MAX_KNOWN = 0.8
 # A short salad (6-11 words): not one grammar word, nearly every term the reference's or the
 # question's, none of the reference's own word order, and no punctuation but commas. A terse note
 # written by a person keeps a "with", "when" or "in" ("Early stopping halts training when
@@ -415,6 +420,11 @@ _LIST_QUESTION = re.compile(
 )
 
 
+# The marks of notes a person writes in place of grammar: clause breaks, asides, arrows and
+# formulas ("too high -> divergence; (mean 0, var 1); scale+shift"). A salad strings terms.
+_NOTE_MARKS = re.compile(r"->|=>|[;:()=<>+/]")
+
+
 _LIST_JOINER = re.compile(r"\s+(?:and|or|&)\s+|\s*[,;]\s*|\s*\n\s*", re.IGNORECASE)
 
 
@@ -508,6 +518,8 @@ def detect_keyword_salad(g: GuardInput) -> bool:
         return True  # a bare comma list of words (stray "which", "with" among them or not)
     if fw > SALAD_MAX_FUNCTION_RATIO:
         return False
+    if len(_NOTE_MARKS.findall(g.answer)) >= 2 and _known_share(g) < SALAD_NOTE_MAX_KNOWN:
+        return False  # a person's terse notes: "fix: ReLU, residuals; update = beta*v + grad"
     if runs and sum(r for r in runs if r >= 4) / sum(runs) >= SALAD_RUN_SHARE:
         return True  # mostly strings of terms
     if _inner_punctuation(g.answer) <= 1:
