@@ -1076,7 +1076,7 @@ async def test_notifications_leave_the_status_line_and_the_footer_in_view(
         def toasts() -> list[Any]:
             return [w.region for w in rack.walk_children(Toast) if w.region.area]
 
-        await wait_for(pilot, lambda: bool(toasts()), timeout=10)
+        await wait_for(pilot, lambda: bool(toasts()), timeout=30)
         kept = [screen.status.region, screen.query_one(Footer).region]
         assert all(not t.overlaps(k) for t in toasts() for k in kept)
 
@@ -1161,7 +1161,7 @@ async def test_the_mock_report_opens_the_deck_chooser_with_ctrl_o(
         await type_answer(pilot, q.key_points[0])
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), timeout=120)
-        await open_chooser(pilot, app, timeout=10)
+        await open_chooser(pilot, app, timeout=30)
         assert not any(isinstance(s, ReportScreen) for s in app.screen_stack)
 
 
@@ -1243,7 +1243,7 @@ async def test_the_title_bar_says_what_the_loading_grader_is_doing(
                          backend_factory=factory)
     try:
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: "indexing" in app.status_text(), timeout=10)
+            await wait_for(pilot, lambda: "indexing" in app.status_text(), timeout=30)
             await pilot.pause()
             bar = app.screen.query_one("#titlebar")
             assert bar.right == "grader: indexing 64/182 passages…"  # type: ignore[attr-defined]
@@ -1262,7 +1262,7 @@ async def test_the_deck_chooser_refuses_a_count_below_one(
                          backend_factory=no_grader)
     async with app.run_test(size=(100, 40)) as pilot:
         first = practice(app)
-        chooser = await open_chooser(pilot, app, timeout=10)
+        chooser = await open_chooser(pilot, app, timeout=30)
         for bad in ("0", "-5"):
             chooser.query_one("#count", Input).value = bad
             chooser.action_start()
@@ -1270,7 +1270,7 @@ async def test_the_deck_chooser_refuses_a_count_below_one(
             assert app.screen is chooser
         chooser.query_one("#count", Input).value = "1"
         chooser.action_start()
-        assert len((await new_practice(pilot, app, first, timeout=10)).deck) == 1
+        assert len((await new_practice(pilot, app, first, timeout=30)).deck) == 1
 
 
 async def test_hints_shown_before_leaving_a_question_unanswered_are_recorded(

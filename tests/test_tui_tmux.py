@@ -58,7 +58,7 @@ def test_real_app_in_tmux_grades_an_answer(tmp_path: Path) -> None:
              "Backpropagation computes gradients of the loss with the chain rule,")
         tmux("send-keys", "-t", session, "Enter")  # a new line, not a submit
         tmux("send-keys", "-t", session, "-l", "layer by layer from the output backwards.")
-        wait_screen(session, lambda s: "layer by layer" in s, timeout=10)
+        wait_screen(session, lambda s: "layer by layer" in s, timeout=30)
         tmux("send-keys", "-t", session, "C-s")
         screen = wait_screen(session, lambda s: SCORE.search(s) is not None, timeout=300)
         m = SCORE.search(screen)
