@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RELATED_K = 3
 RELATED_MIN_SIM = 0.6  # measured on the dev set in bank mode: r 0.854 at 0.7, 0.863 at 0.6
+WARM_STEP = 256  # texts per step of the first warm-up: a progress tick every few seconds
 ENCODED_CACHE = 8192  # texts whose vectors and offsets are kept (references, key points, answers)
 
 
@@ -141,19 +142,50 @@ class Grader:
         texts.extend(self._other_texts())
         return list(dict.fromkeys(t for t in texts if t))
 
-    def warm(self) -> int:
+    def warm(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Embed the bank's texts now (from disk when cached) and save new ones; returns how many
-        texts needed the model. Called while the user reads the first question or before a batch."""
+        texts needed the model. Called while the user reads the first question or before a batch.
+
+        `progress(done, total)` hears about model work only (the first run on a machine and
+        model, ~10 s): the searches behind related passages first, then the rest, so the total
+        grows once the related passages are known."""
+        tell = progress or (lambda done, total: None)
+        done = 0
+        if self.store is not None and self.bank is not None:
+            searches = [self._search_text(q) for q in self.bank.deck()]
+            done = self._encode_told(self._unembedded(searches), done, done, tell)
         texts = self.bank_texts()
         missing = [t for t in texts if t not in self._disk]
         if missing:
-            self.encode(missing)
+            todo = self._unembedded(missing)
+            self._encode_told(todo, done, done + len(todo), tell)
+            self.encode(missing)  # from memory now: each with its Encoded, for the disk
             if self.cache_path is not None:
                 with self._lock:
                     self._disk.update({t: self._enc[t] for t in missing if t in self._enc})
                     keep = {t: self._disk[t] for t in texts if t in self._disk}
                 save_encodings(self.cache_path, self.embedder.model_id, keep)
         return len(missing)
+
+    def _unembedded(self, texts: list[str]) -> list[str]:
+        """The texts neither on disk nor in memory: the ones that need the model."""
+        texts = [model_text(t) for t in dict.fromkeys(texts)]
+        with self._lock:
+            return [t for t in texts if t not in self._disk and t not in self._enc]
+
+    def _encode_told(
+        self, texts: list[str], done: int, total: int, tell: Callable[[int, int], None]
+    ) -> int:
+        """Embed in steps (a step sorts its texts by length, so not too small) and report."""
+        total = max(total, done + len(texts))
+        if texts:
+            tell(done, total)  # shown from the start, not after the first step
+        for i in range(0, len(texts), WARM_STEP):
+            step = texts[i : i + WARM_STEP]
+            self.encode(step)
+            done += len(step)
+            tell(done, total)
+        return done
 
     def _offsets(self, texts: list[str]) -> list[list[tuple[int, int]] | None]:
         """Character spans of the tokens the model kept (no model pass: tokenizer only)."""

@@ -10,7 +10,14 @@ import typer
 from rich.text import Text
 
 from interviewer.bank.models import TOPICS, Bank
-from interviewer.commands.common import console, err_console, fail, lit, settings_from
+from interviewer.commands.common import (
+    console,
+    counting_bar,
+    err_console,
+    fail,
+    lit,
+    settings_from,
+)
 from interviewer.wording import plural
 
 if TYPE_CHECKING:
@@ -42,21 +49,11 @@ def _ensure_index(
     settings: Settings, bank: Bank, rebuild: bool, quiet: bool, transient: bool
 ) -> tuple[Store, IndexReport]:
     """Build or update the index with a progress bar while embedding; raises StoreError."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from interviewer.embedding import get_embedder
     from interviewer.store import Store
 
     store = Store(settings, get_embedder(settings.embedding_model))
-    with Progress(
-        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err_console, transient=transient, disable=quiet,
-    ) as bar:
-        task = bar.add_task("index", total=None, visible=False)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, visible=total > 0)
-
+    with counting_bar("embedding passages", transient=transient, disable=quiet) as progress:
         report = store.ensure_index(bank, rebuild=rebuild, progress=progress)
     return store, report
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
@@ -18,6 +20,26 @@ from interviewer.wording import printable
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+@contextmanager
+def counting_bar(
+    label: str, transient: bool = True, disable: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for model work, fed `(done, total)`; hidden while total is 0,
+    so work that finds everything cached shows nothing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=transient, disable=disable,
+    ) as bar:
+        task = bar.add_task(label, total=None, visible=False)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, visible=total > 0)
+
+        yield update
 
 
 @dataclass

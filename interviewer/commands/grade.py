@@ -41,7 +41,14 @@ from interviewer.batch import (
     render_report,
     rows_path,
 )
-from interviewer.commands.common import console, err_console, fail, lit, settings_from
+from interviewer.commands.common import (
+    console,
+    counting_bar,
+    err_console,
+    fail,
+    lit,
+    settings_from,
+)
 from interviewer.wording import plural, printable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -396,7 +403,9 @@ def _load(settings: Any, llm: bool | None, threshold: float | None) -> tuple[Any
     store = try_index(settings, bank)
     grader = Grader(embedder, bank=bank, store=store,
                     cache_path=settings.bank_encodings)
-    grader.warm()
+    # The first run on a machine and model embeds the bank's references once (~10 s).
+    with counting_bar("preparing references") as progress:
+        grader.warm(progress)
     assessor = Assessor(settings, grader)
     llm_on, why = assessor.llm_status
     if llm and not llm_on:

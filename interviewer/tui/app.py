@@ -135,7 +135,7 @@ def default_backend_factory(
     # From disk in a fraction of a second; the very first launch embeds the bank once (~10 s,
     # while the user reads the first question) so no later grade waits for a reference.
     phase("preparing the references…")
-    grader.warm()
+    grader.warm(lambda done, total: phase(f"preparing the references {done}/{total}…"))
     return Assessor(settings, grader)  # type: ignore[return-value]
 
 
