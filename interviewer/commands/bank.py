@@ -10,14 +10,7 @@ import typer
 from rich.text import Text
 
 from interviewer.bank.models import TOPICS, Bank
-from interviewer.commands.common import (
-    console,
-    counting_bar,
-    err_console,
-    fail,
-    lit,
-    settings_from,
-)
+from interviewer.commands.common import console, counting_bar, err_console, fail, lit, settings_from
 from interviewer.wording import plural
 
 if TYPE_CHECKING:

@@ -41,14 +41,7 @@ from interviewer.batch import (
     render_report,
     rows_path,
 )
-from interviewer.commands.common import (
-    console,
-    counting_bar,
-    err_console,
-    fail,
-    lit,
-    settings_from,
-)
+from interviewer.commands.common import console, counting_bar, err_console, fail, lit, settings_from
 from interviewer.wording import plural, printable
 
 if TYPE_CHECKING:  # pragma: no cover
