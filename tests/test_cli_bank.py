@@ -106,6 +106,10 @@ def test_corpus_add_good_and_bad_files(tmp_path: Path) -> None:
     empty.write_text("just some prose without any question in it.\n")
     out = run("corpus", "add", str(empty))
     assert out.returncode == 2 and "no questions found" in out.stderr
+    blank = tmp_path / "blank.md"
+    blank.write_text("\n  \n")
+    out = run("corpus", "add", str(blank))
+    assert out.returncode == 2 and "blank.md: the file is empty" in out.stderr
 
     binary = tmp_path / "latin.txt"
     binary.write_bytes(b"1. What is a tensor?\n\nA multi-dimensional array.\ncaf\xe9 line\n")

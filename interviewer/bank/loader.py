@@ -234,6 +234,9 @@ def add_document(
                           "document; rename it (e.g. my-questions.md) and add it again")
     doc = parse_file(path, read_curation(user_corpus_dir / CURATION))
     if not doc.questions:
+        if not path.read_bytes().strip():
+            raise CorpusError(f"{path}: the file is empty; give a document of questions and "
+                              "their answers")
         raise CorpusError(f"{path}: no questions found (numbered, ## headings or question lines)")
     sid = source_id_for(path.stem)
     # Case-blind: `--source` matches ignoring case, and so do macOS and Windows file systems.
